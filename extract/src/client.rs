@@ -1,0 +1,353 @@
+//! The client: a cheap `Clone` over an `Arc` holding the HTTP client, the provider settings and the
+//! defaults of every extraction. Requests are built and sent from here; replies are judged elsewhere.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::dialect::{ChatRequest, Dialect, Reply, Turn};
+use crate::error::Error;
+use crate::request::{ExtractRequest, Input, Mode, Options};
+use crate::schema::Prepared;
+use crate::transport::{self, Policy};
+use crate::Extract;
+
+/// OpenAI's API, the default base URL.
+pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+/// The model used against OpenAI when none is configured.
+pub const OPENAI_DEFAULT_MODEL: &str = "gpt-4o-mini";
+
+/// A client for one provider. Cheap to clone; clones share the connection pool.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: Option<SecretString>,
+    headers: HeaderMap,
+    model: String,
+    dialect: Dialect,
+    mode: Option<Mode>,
+    max_retries: u32,
+    token_budget: Option<u64>,
+    policy: Policy,
+    /// Keeps a local model server alive as long as a client uses it.
+    #[cfg(feature = "local")]
+    _local: Option<Arc<crate::local::LocalModel>>,
+}
+
+impl Client {
+    /// A builder with the defaults: OpenAI's base URL, 2 reasks, 2 transport retries, a 60 s timeout.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client configured from the environment:
+    ///
+    /// | variable | meaning | default |
+    /// |---|---|---|
+    /// | `OPENAI_API_KEY` | the API key | required for OpenAI, optional elsewhere |
+    /// | `OPENAI_BASE_URL` | an OpenAI-compatible base URL | `https://api.openai.com/v1` |
+    /// | `EXTRACT_MODEL` (or `OPENAI_MODEL`) | the model | `gpt-4o-mini` for OpenAI, required elsewhere |
+    pub fn from_env() -> Result<Client, Error> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let base_url = var("OPENAI_BASE_URL");
+        let key = var("OPENAI_API_KEY");
+        let model = var("EXTRACT_MODEL").or_else(|| var("OPENAI_MODEL"));
+        let mut builder = Client::builder();
+        if let Some(url) = &base_url {
+            builder = builder.base_url(url);
+        }
+        let is_openai = base_url.as_deref().map_or(true, |u| Dialect::detect(u) == Dialect::OpenAi);
+        match (&key, is_openai) {
+            (Some(key), _) => builder = builder.api_key(key),
+            (None, true) => {
+                return Err(Error::config(
+                    "OPENAI_API_KEY is not set; set it, or set OPENAI_BASE_URL (and EXTRACT_MODEL) to \
+                     an OpenAI-compatible server that needs no key",
+                ))
+            }
+            (None, false) => {}
+        }
+        match (model, is_openai) {
+            (Some(model), _) => builder = builder.model(model),
+            (None, true) => builder = builder.model(OPENAI_DEFAULT_MODEL),
+            (None, false) => {
+                return Err(Error::config(
+                    "EXTRACT_MODEL is not set; set it to a model the server at OPENAI_BASE_URL serves",
+                ))
+            }
+        }
+        builder.build()
+    }
+
+    /// Starts an extraction of a `T` from `input`; configure it, then `.await` it for an
+    /// [`Extraction`](crate::Extraction) with the value and its metadata.
+    pub fn extract<T: Extract>(&self, input: impl Into<Input>) -> ExtractRequest<'_, T> {
+        ExtractRequest::new(self, input.into())
+    }
+
+    /// The model requests use unless they set their own.
+    pub fn model(&self) -> &str {
+        &self.inner.model
+    }
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// The protocol spoken to the provider.
+    pub fn dialect(&self) -> Dialect {
+        self.inner.dialect
+    }
+
+    pub(crate) fn mode(&self) -> Option<Mode> {
+        self.inner.mode
+    }
+
+    pub(crate) fn max_retries(&self) -> u32 {
+        self.inner.max_retries
+    }
+
+    pub(crate) fn token_budget(&self) -> Option<u64> {
+        self.inner.token_budget
+    }
+
+    /// Builds one chat request, sends it with transport retries, and reads the reply envelope.
+    pub(crate) async fn chat(
+        &self,
+        model: &str,
+        mode: Mode,
+        schema: &Prepared,
+        turns: &[Turn],
+        options: &Options,
+    ) -> Result<Reply, Error> {
+        let dialect = self.inner.dialect.imp();
+        let request = ChatRequest { model, mode, schema, turns, options };
+        let body = serde_json::to_vec(&dialect.chat_body(&request))
+            .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
+        let url = dialect.chat_url(&self.inner.base_url, model);
+        let reply =
+            transport::post(&self.inner.http, &url, &self.inner.headers, body, &self.inner.policy, dialect)
+                .await?;
+        dialect.parse_reply(reply.status, &reply.body)
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base_url)
+            .field("api_key", &self.inner.api_key.as_ref().map(|_| "[redacted]"))
+            .field("model", &self.inner.model)
+            .field("dialect", &self.inner.dialect)
+            .field("mode", &self.inner.mode)
+            .field("max_retries", &self.inner.max_retries)
+            .field("policy", &self.inner.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`Client`]; [`build`](Self::build) checks the configuration.
+#[must_use]
+pub struct ClientBuilder {
+    base_url: String,
+    api_key: Option<SecretString>,
+    model: Option<String>,
+    dialect: Option<Dialect>,
+    mode: Option<Mode>,
+    max_retries: u32,
+    token_budget: Option<u64>,
+    headers: Vec<(String, String, bool)>,
+    http: Option<reqwest::Client>,
+    connect_timeout: Duration,
+    policy: Policy,
+    #[cfg(feature = "local")]
+    local: Option<Arc<crate::local::LocalModel>>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            base_url: OPENAI_BASE_URL.to_owned(),
+            api_key: None,
+            model: None,
+            dialect: None,
+            mode: None,
+            max_retries: 2,
+            token_budget: None,
+            headers: Vec::new(),
+            http: None,
+            connect_timeout: Duration::from_secs(10),
+            policy: Policy {
+                retries: 2,
+                timeout: Duration::from_secs(60),
+                max_retry_delay: Duration::from_secs(30),
+                initial_backoff: Duration::from_millis(500),
+                max_response_bytes: 8 * 1024 * 1024,
+            },
+            #[cfg(feature = "local")]
+            local: None,
+        }
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// The provider's base URL, up to and including `/v1` (`http://127.0.0.1:8080/v1`).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+    /// The API key, sent as a bearer token (kept in a `SecretString`, never printed).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(SecretString::from(key.into()));
+        self
+    }
+    /// The default model.
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+    /// The protocol, when detection from the base URL is not right.
+    pub fn dialect(mut self, dialect: Dialect) -> Self {
+        self.dialect = Some(dialect);
+        self
+    }
+    /// The default mode; otherwise the dialect's.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+    /// How many times to ask the model again after an invalid reply (default 2; 0 allowed).
+    pub fn max_retries(mut self, reasks: u32) -> Self {
+        self.max_retries = reasks;
+        self
+    }
+    /// Tokens one extraction may spend over all its attempts before it stops asking again.
+    pub fn token_budget(mut self, tokens: u64) -> Self {
+        self.token_budget = Some(tokens);
+        self
+    }
+    /// The most time one HTTP attempt may take, headers and body (default 60 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.policy.timeout = timeout;
+        self
+    }
+    /// The most time connecting may take (default 10 s); ignored with [`http_client`](Self::http_client).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+    /// How many times to resend after a connection error, 408, 409, 429 or 5xx (default 2).
+    pub fn transport_retries(mut self, retries: u32) -> Self {
+        self.policy.retries = retries;
+        self
+    }
+    /// The longest wait between transport retries, and the longest `Retry-After` honoured (default
+    /// 30 s); a server asking for more gets [`Error::RateLimited`] back to the caller at once.
+    pub fn max_retry_delay(mut self, delay: Duration) -> Self {
+        self.policy.max_retry_delay = delay;
+        self
+    }
+    /// The first backoff delay, doubled at each retry (default 500 ms).
+    pub fn initial_backoff(mut self, delay: Duration) -> Self {
+        self.policy.initial_backoff = delay;
+        self
+    }
+    /// The largest reply body read (default 8 MiB); a larger one is an error, not an allocation.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.policy.max_response_bytes = bytes;
+        self
+    }
+    /// An extra header on every request. Mark it `sensitive` when it carries a secret.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>, sensitive: bool) -> Self {
+        self.headers.push((name.into(), value.into(), sensitive));
+        self
+    }
+    /// Your own `reqwest::Client` (proxies, TLS roots, pools); timeouts still apply per request.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    #[cfg(feature = "local")]
+    pub(crate) fn keep_alive(mut self, local: Arc<crate::local::LocalModel>) -> Self {
+        self.local = Some(local);
+        self
+    }
+
+    /// Checks the configuration and builds the client.
+    pub fn build(self) -> Result<Client, Error> {
+        let base_url = self.base_url.trim().trim_end_matches('/').to_owned();
+        let parsed = reqwest::Url::parse(&base_url)
+            .map_err(|e| Error::config(format!("base URL `{base_url}` is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Error::config(format!("base URL `{base_url}` must start with http:// or https://")));
+        }
+        let dialect = self.dialect.unwrap_or_else(|| Dialect::detect(&base_url));
+        let model = match self.model {
+            Some(m) if !m.trim().is_empty() => m,
+            _ if dialect == Dialect::OpenAi => OPENAI_DEFAULT_MODEL.to_owned(),
+            _ => return Err(Error::config("no model set; call `.model(\"...\")` with a model the server serves")),
+        };
+        if dialect == Dialect::OpenAi && self.api_key.is_none() {
+            return Err(Error::config("OpenAI needs an API key; call `.api_key(...)` or use `Client::from_env()`"));
+        }
+        if self.policy.timeout.is_zero() {
+            return Err(Error::config("the timeout must be longer than zero"));
+        }
+        let mut headers = HeaderMap::new();
+        if let Some(key) = &self.api_key {
+            dialect.imp().auth_headers(key.expose_secret(), &mut headers)?;
+        }
+        for (name, value, sensitive) in self.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Error::config(format!("`{name}` is not a valid header name")))?;
+            let mut value = HeaderValue::from_str(&value)
+                .map_err(|_| Error::config(format!("the value of header `{name}` is not valid in HTTP")))?;
+            value.set_sensitive(sensitive);
+            headers.insert(name, value);
+        }
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .connect_timeout(self.connect_timeout)
+                .user_agent(concat!("extract/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| Error::config(format!("the HTTP client could not be built: {e}")))?,
+        };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                api_key: self.api_key,
+                headers,
+                model,
+                dialect,
+                mode: self.mode,
+                max_retries: self.max_retries,
+                token_budget: self.token_budget,
+                policy: self.policy,
+                #[cfg(feature = "local")]
+                _local: self.local,
+            }),
+        })
+    }
+}

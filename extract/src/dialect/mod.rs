@@ -1,0 +1,161 @@
+//! Dialects: everything that differs between providers (URL, headers, body shape, reply envelope,
+//! error envelope, default mode) lives in one module per provider. Adding a provider is adding one
+//! file and one line in [`Dialect`].
+
+mod openai;
+
+use std::fmt;
+
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::request::{Mode, Options};
+use crate::schema::Prepared;
+use crate::usage::Usage;
+
+/// The wire protocol spoken to a provider.
+///
+/// [`ClientBuilder::base_url`](crate::ClientBuilder::base_url) picks one from the URL; set it
+/// explicitly with [`ClientBuilder::dialect`](crate::ClientBuilder::dialect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// OpenAI's own API: strict `json_schema`, `max_completion_tokens`, `message.refusal`.
+    OpenAi,
+    /// Any server that speaks OpenAI's `/v1/chat/completions` (llama.cpp, vLLM, Ollama's `/v1`,
+    /// LM Studio, ...): the same envelope, `max_tokens`, no assumptions about extensions.
+    OpenAiCompatible,
+}
+
+impl Dialect {
+    /// The dialect a base URL most likely speaks.
+    pub fn detect(base_url: &str) -> Dialect {
+        let host = base_url.split("://").nth(1).unwrap_or(base_url).split(['/', ':']).next().unwrap_or("");
+        if host == "api.openai.com" {
+            Dialect::OpenAi
+        } else {
+            Dialect::OpenAiCompatible
+        }
+    }
+
+    /// Its name in logs and metadata.
+    pub fn name(self) -> &'static str {
+        self.imp().name()
+    }
+
+    pub(crate) fn imp(self) -> &'static dyn DialectImpl {
+        match self {
+            Dialect::OpenAi => &openai::OPENAI,
+            Dialect::OpenAiCompatible => &openai::COMPATIBLE,
+        }
+    }
+
+    pub(crate) fn default_mode(self) -> Mode {
+        self.imp().default_mode()
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One turn of the conversation as the extraction builds it, richer than [`crate::Message`]: the
+/// reask of a `Tools` extraction replays the model's tool call and answers it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Turn {
+    System(String),
+    User(String),
+    Assistant(String),
+    ToolCall { id: String, name: String, arguments: String },
+    ToolResult { id: String, content: String },
+}
+
+/// Everything a dialect needs to shape one chat request.
+pub(crate) struct ChatRequest<'a> {
+    pub(crate) model: &'a str,
+    pub(crate) mode: Mode,
+    pub(crate) schema: &'a Prepared,
+    pub(crate) turns: &'a [Turn],
+    pub(crate) options: &'a Options,
+}
+
+/// Why a reply ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Finish {
+    Stop,
+    Length,
+    ContentFilter,
+    ToolCalls,
+    /// Absent, empty, or a value this crate does not know: judged on its content.
+    Other,
+}
+
+impl Finish {
+    pub(crate) fn parse(reason: Option<&str>) -> Finish {
+        match reason {
+            Some("stop" | "eos" | "end_turn") => Finish::Stop,
+            Some("length" | "max_tokens") => Finish::Length,
+            Some("content_filter") => Finish::ContentFilter,
+            Some("tool_calls" | "function_call") => Finish::ToolCalls,
+            _ => Finish::Other,
+        }
+    }
+}
+
+/// A provider's reply, reduced to what judging needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    pub(crate) content: Option<String>,
+    pub(crate) tool_arguments: Option<String>,
+    pub(crate) refusal: Option<String>,
+    pub(crate) finish: Finish,
+    pub(crate) usage: Option<Usage>,
+    pub(crate) model: Option<String>,
+}
+
+impl Reply {
+    /// The text the value is read from in `mode`: the tool call's arguments in `Tools` mode (or the
+    /// content, when a server answered in text anyway), the content otherwise.
+    pub(crate) fn text(&self, mode: Mode) -> Option<&str> {
+        match mode {
+            Mode::Tools => self.tool_arguments.as_deref().or(self.content.as_deref()),
+            _ => self.content.as_deref().or(self.tool_arguments.as_deref()),
+        }
+    }
+}
+
+/// One provider's protocol.
+pub(crate) trait DialectImpl: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn default_mode(&self) -> Mode;
+    /// The chat endpoint under `base_url`.
+    fn chat_url(&self, base_url: &str, model: &str) -> String;
+    /// Authentication headers; the key is marked sensitive.
+    fn auth_headers(&self, key: &str, headers: &mut HeaderMap) -> Result<(), Error>;
+    fn chat_body(&self, request: &ChatRequest<'_>) -> Value;
+    /// Reads a successful (2xx) reply body.
+    fn parse_reply(&self, status: u16, body: &[u8]) -> Result<Reply, Error>;
+    /// Reads an error reply (status 4xx/5xx) into the provider's code and message.
+    fn parse_error(&self, body: &[u8]) -> ProviderError;
+}
+
+/// What a provider said about a failure.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProviderError {
+    pub(crate) code: Option<String>,
+    pub(crate) message: String,
+}
+
+/// The start of a body, decoded lossily, for error messages.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    const MAX: usize = 2048;
+    let cut = &body[..body.len().min(MAX)];
+    let mut text = String::from_utf8_lossy(cut).into_owned();
+    if body.len() > MAX {
+        text.push_str("…");
+    }
+    text
+}

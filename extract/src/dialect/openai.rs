@@ -1,0 +1,228 @@
+//! OpenAI's chat completions protocol, spoken by OpenAI itself and by every "OpenAI-compatible"
+//! server. The two differ in small ways: OpenAI wants `max_completion_tokens` (the older `max_tokens`
+//! is rejected by its reasoning models), while compatible servers mostly know only `max_tokens`.
+
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use serde_json::{json, Map, Value};
+
+use super::{excerpt, ChatRequest, DialectImpl, Finish, ProviderError, Reply, Turn};
+use crate::error::Error;
+use crate::request::Mode;
+use crate::usage::Usage;
+
+pub(crate) struct OpenAi {
+    name: &'static str,
+    max_tokens_field: &'static str,
+}
+
+pub(crate) static OPENAI: OpenAi = OpenAi { name: "openai", max_tokens_field: "max_completion_tokens" };
+pub(crate) static COMPATIBLE: OpenAi = OpenAi { name: "openai-compatible", max_tokens_field: "max_tokens" };
+
+impl DialectImpl for OpenAi {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn default_mode(&self) -> Mode {
+        Mode::JsonSchema
+    }
+
+    fn chat_url(&self, base_url: &str, _model: &str) -> String {
+        format!("{}/chat/completions", base_url.trim_end_matches('/'))
+    }
+
+    fn auth_headers(&self, key: &str, headers: &mut HeaderMap) -> Result<(), Error> {
+        headers.insert(AUTHORIZATION, bearer(key)?);
+        Ok(())
+    }
+
+    fn chat_body(&self, request: &ChatRequest<'_>) -> Value {
+        let mut body = Map::new();
+        body.insert("model".into(), request.model.into());
+        body.insert("messages".into(), messages(request.turns));
+        if let Some(t) = request.options.temperature {
+            body.insert("temperature".into(), json!(t));
+        }
+        if let Some(n) = request.options.max_tokens {
+            body.insert(self.max_tokens_field.into(), n.into());
+        }
+        let schema = request.schema;
+        match request.mode {
+            Mode::JsonSchema => {
+                let mut envelope = Map::new();
+                envelope.insert("name".into(), schema.name.into());
+                if let Some(d) = schema.description {
+                    envelope.insert("description".into(), d.into());
+                }
+                envelope.insert("schema".into(), schema.strict.clone());
+                envelope.insert("strict".into(), true.into());
+                body.insert(
+                    "response_format".into(),
+                    json!({"type": "json_schema", "json_schema": Value::Object(envelope)}),
+                );
+            }
+            Mode::JsonObject => {
+                body.insert("response_format".into(), json!({"type": "json_object"}));
+            }
+            Mode::Tools => {
+                let mut function = Map::new();
+                function.insert("name".into(), schema.name.into());
+                if let Some(d) = schema.description {
+                    function.insert("description".into(), d.into());
+                }
+                function.insert("parameters".into(), schema.strict.clone());
+                function.insert("strict".into(), true.into());
+                body.insert("tools".into(), json!([{"type": "function", "function": Value::Object(function)}]));
+                body.insert(
+                    "tool_choice".into(),
+                    json!({"type": "function", "function": {"name": schema.name}}),
+                );
+            }
+            Mode::Prompt => {}
+        }
+        Value::Object(body)
+    }
+
+    fn parse_reply(&self, status: u16, body: &[u8]) -> Result<Reply, Error> {
+        parse_chat_completion(status, body)
+    }
+
+    fn parse_error(&self, body: &[u8]) -> ProviderError {
+        parse_error_body(body)
+    }
+}
+
+pub(crate) fn bearer(key: &str) -> Result<HeaderValue, Error> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
+        .map_err(|_| Error::config("the API key contains characters that cannot go in an HTTP header"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// The turns as OpenAI `messages`. The schema instructions of the text modes are already in the
+/// system turn (see `reask::initial_turns`).
+pub(crate) fn messages(turns: &[Turn]) -> Value {
+    let out: Vec<Value> = turns
+        .iter()
+        .map(|turn| match turn {
+            Turn::System(text) => json!({"role": "system", "content": text}),
+            Turn::User(text) => json!({"role": "user", "content": text}),
+            Turn::Assistant(text) => json!({"role": "assistant", "content": text}),
+            Turn::ToolCall { id, name, arguments } => json!({
+                "role": "assistant",
+                "content": null,
+                "tool_calls": [{"id": id, "type": "function", "function": {"name": name, "arguments": arguments}}]
+            }),
+            Turn::ToolResult { id, content } => json!({"role": "tool", "tool_call_id": id, "content": content}),
+        })
+        .collect();
+    Value::Array(out)
+}
+
+/// Reads a chat completion leniently: only `choices[0].message` matters, and every other field may be
+/// missing, `null` or of an unexpected type without failing a reply whose content is fine.
+pub(crate) fn parse_chat_completion(status: u16, body: &[u8]) -> Result<Reply, Error> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| not_json(status, body, &e))?;
+    let choice = value.get("choices").and_then(|c| c.get(0));
+    let Some(choice) = choice else {
+        if let Some(err) = value.get("error").filter(|e| !e.is_null()) {
+            let parsed = error_from_value(err);
+            return Err(Error::Api { status, code: parsed.code, message: parsed.message });
+        }
+        return Err(Error::UnexpectedResponse {
+            status,
+            message: "the reply has no `choices`".into(),
+            body: excerpt(body),
+        });
+    };
+    let message = choice.get("message").or_else(|| choice.get("delta"));
+    let content = message.and_then(|m| m.get("content")).and_then(content_text);
+    let refusal = message
+        .and_then(|m| m.get("refusal"))
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned);
+    let tool_arguments = message
+        .and_then(|m| m.get("tool_calls"))
+        .and_then(|calls| calls.get(0))
+        .and_then(|call| call.get("function"))
+        .and_then(|f| f.get("arguments"))
+        .and_then(|args| match args {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            // Some servers send the arguments as an object rather than a JSON string.
+            other => Some(other.to_string()),
+        });
+    let finish = Finish::parse(choice.get("finish_reason").and_then(Value::as_str));
+    Ok(Reply {
+        content,
+        tool_arguments,
+        refusal,
+        finish,
+        usage: value.get("usage").and_then(parse_usage),
+        model: value.get("model").and_then(Value::as_str).map(str::to_owned),
+    })
+}
+
+/// `content` as a string, or the concatenated text parts of an array of parts.
+fn content_text(content: &Value) -> Option<String> {
+    match content {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(parts) => {
+            let text: String =
+                parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect();
+            Some(text)
+        }
+        _ => None,
+    }
+}
+
+pub(crate) fn parse_usage(usage: &Value) -> Option<Usage> {
+    let n = |v: Option<&Value>| v.and_then(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)));
+    let prompt = n(usage.get("prompt_tokens").or_else(|| usage.get("input_tokens")));
+    let completion = n(usage.get("completion_tokens").or_else(|| usage.get("output_tokens")));
+    if prompt.is_none() && completion.is_none() {
+        return None;
+    }
+    let mut out = Usage::new(prompt.unwrap_or(0), completion.unwrap_or(0), n(usage.get("total_tokens")));
+    out.cached_tokens = n(usage.get("prompt_tokens_details").and_then(|d| d.get("cached_tokens")));
+    out.reasoning_tokens =
+        n(usage.get("completion_tokens_details").and_then(|d| d.get("reasoning_tokens")));
+    Some(out)
+}
+
+pub(crate) fn parse_error_body(body: &[u8]) -> ProviderError {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value) => error_from_value(value.get("error").unwrap_or(&value)),
+        Err(_) => ProviderError { code: None, message: excerpt(body) },
+    }
+}
+
+fn error_from_value(err: &Value) -> ProviderError {
+    if let Value::String(message) = err {
+        return ProviderError { code: None, message: message.clone() };
+    }
+    let message = ["message", "detail", "error"]
+        .iter()
+        .find_map(|k| err.get(*k).and_then(Value::as_str))
+        .map(str::to_owned)
+        .unwrap_or_else(|| err.to_string());
+    let code = ["code", "type"].iter().find_map(|k| match err.get(*k) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    });
+    ProviderError { code, message }
+}
+
+pub(crate) fn not_json(status: u16, body: &[u8], err: &serde_json::Error) -> Error {
+    let looks_html = body.iter().take(512).copied().skip_while(u8::is_ascii_whitespace).take(1).any(|b| b == b'<');
+    let message = if looks_html {
+        "the body is an HTML page, not JSON (a proxy or gateway error page?)".to_owned()
+    } else if std::str::from_utf8(body).is_err() {
+        "the body is not valid UTF-8".to_owned()
+    } else {
+        format!("the body is not JSON: {err}")
+    };
+    Error::UnexpectedResponse { status, message, body: excerpt(body) }
+}

@@ -1,0 +1,177 @@
+//! Typed structured outputs from large language models.
+//!
+//! Describe the data you want as a Rust type; `extract` turns it into a JSON Schema a provider can
+//! enforce, sends it to any OpenAI-compatible endpoint, and checks the reply (schema, serde, your own
+//! `validate`) before it becomes your value. An invalid reply is sent back to the model with what was
+//! wrong, within a budget; what cannot succeed comes back as a typed [`Error`] that keeps the evidence.
+//!
+//! ```no_run
+//! use extract::{Client, Extract};
+//! use schemars::JsonSchema;
+//! use serde::Deserialize;
+//!
+//! /// A calendar event mentioned in the text.
+//! #[derive(Debug, Deserialize, JsonSchema, Extract)]
+//! struct CalendarEvent {
+//!     /// Short name of the event
+//!     name: String,
+//!     date: String,
+//!     participants: Vec<String>,
+//! }
+//!
+//! # async fn run() -> Result<(), extract::Error> {
+//! let client = Client::builder()
+//!     .base_url("http://127.0.0.1:8080/v1")
+//!     .model("SmolLM2-135M-Instruct")
+//!     .build()?;
+//! let event = CalendarEvent::extract(&client, "Alice and Bob are going to a science fair on Friday.").await?;
+//! println!("{event:?}");
+//!
+//! // Everything beyond the one-liner goes through the request builder:
+//! let extraction = client
+//!     .extract::<CalendarEvent>("Dinner with Carol on Saturday.")
+//!     .instructions("Extract the event. Dates as the text gives them.")
+//!     .temperature(0.0)
+//!     .max_retries(1)
+//!     .await?;
+//! println!("{:?} in {} attempt(s), {} tokens", extraction.value, extraction.attempts, extraction.usage.total_tokens);
+//! # Ok(()) }
+//! ```
+//!
+//! See the README for the tour: modes, errors, retries and reasks, compile-time checks, features.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod client;
+pub mod dialect;
+mod error;
+mod judge;
+#[cfg(feature = "local")]
+pub mod local;
+mod reask;
+mod request;
+pub mod schema;
+mod transport;
+mod usage;
+
+use std::future::Future;
+
+pub use client::{Client, ClientBuilder, OPENAI_BASE_URL, OPENAI_DEFAULT_MODEL};
+pub use dialect::Dialect;
+pub use error::{Error, StopReason, Violation};
+/// Derives [`Extract`](trait@Extract) for a struct with named fields or an enum.
+///
+/// The type must also derive (or implement) `serde::Deserialize` and `schemars::JsonSchema`: their
+/// attributes (`rename`, `skip`, `flatten`, doc comments, ...) decide the schema, and the derive
+/// never second-guesses them. Container attributes:
+///
+/// | attribute | meaning |
+/// |---|---|
+/// | `#[extract(name = "calendar_event")]` | the schema's name as the provider sees it (default: the type's name) |
+/// | `#[extract(description = "...")]` | sent beside the schema (`json_schema.description`, the tool's description) |
+/// | `#[extract(instructions = "...")]` | the system instructions for extracting this type |
+/// | `#[extract(validate = path::to::check)]` | `fn(&Self) -> Result<(), E>` with `E: Display`; a failure is sent back to the model |
+///
+/// Every field type is checked at compile time to be enforceable by a strict provider: maps,
+/// `serde_json::Value` and types that do not derive `Extract` are rejected at the field.
+pub use extract_derive::Extract;
+pub use request::{Extraction, ExtractRequest, Input, Message, Mode, Role};
+pub use usage::Usage;
+
+/// A type that can be extracted from text by a language model: it has a JSON Schema (schemars), can
+/// be deserialized (serde), and knows its name, instructions and semantic checks.
+///
+/// Derive it with `#[derive(Extract)]`; implement it by hand only for types whose schema you write
+/// yourself.
+pub trait Extract: serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static {
+    /// The schema's name as providers see it (`json_schema.name`, the tool's name).
+    const NAME: &'static str;
+    /// A description sent beside the schema.
+    const DESCRIPTION: Option<&'static str> = None;
+    /// System instructions for extracting this type; the default instructions are used when `None`.
+    const INSTRUCTIONS: Option<&'static str> = None;
+    /// The property a non-object root (an enum) is wrapped in, since strict roots must be objects.
+    const WRAP_KEY: &'static str = "value";
+
+    /// A semantic check run after the value deserialized; an `Err` is sent back to the model as a
+    /// validation error, like a schema violation.
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Extracts a `Self` from `input` (a text, or a chat history) with the client's defaults.
+    ///
+    /// For instructions, a model, reask limits or the metadata of the call, use
+    /// [`Client::extract`], which returns a builder.
+    fn extract(
+        client: &Client,
+        input: impl Into<Input>,
+    ) -> impl Future<Output = Result<Self, Error>> + Send {
+        let request = client.extract::<Self>(input);
+        async move { request.send().await.map(|extraction| extraction.value) }
+    }
+
+    #[doc(hidden)]
+    fn __assert_enforceable() {}
+}
+
+/// A type whose schema a strict structured-output provider can enforce: a closed object, a list, a
+/// scalar, an enum, or an `Option` of one.
+///
+/// `#[derive(Extract)]` implements it; implement it by hand for a type with a hand-written
+/// `JsonSchema` that you know to be strict (and assert it in a test with [`schema::problems`]).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be enforced by a strict structured-output provider",
+    label = "this field's schema cannot be enforced",
+    note = "maps (`HashMap`, `BTreeMap`) have open keys, which `additionalProperties: false` forbids: use a `Vec` of key/value structs",
+    note = "`serde_json::Value` accepts anything, so no schema constrains it: use a typed struct or enum",
+    note = "a struct or enum of your own must `#[derive(Extract)]` too, so its fields are checked"
+)]
+pub trait Enforceable {}
+
+macro_rules! enforceable {
+    ($($ty:ty),* $(,)?) => { $(impl Enforceable for $ty {})* };
+}
+enforceable!(
+    bool, char, String, u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64,
+    std::num::NonZeroU8, std::num::NonZeroU16, std::num::NonZeroU32, std::num::NonZeroU64,
+    std::num::NonZeroI32, std::num::NonZeroI64, std::path::PathBuf, std::net::IpAddr,
+    std::net::Ipv4Addr, std::net::Ipv6Addr,
+);
+impl<T: Enforceable> Enforceable for Option<T> {}
+impl<T: Enforceable> Enforceable for Vec<T> {}
+impl<T: Enforceable> Enforceable for Box<T> {}
+impl<T: Enforceable> Enforceable for std::sync::Arc<T> {}
+impl<T: Enforceable> Enforceable for std::collections::VecDeque<T> {}
+impl<T: Enforceable, const N: usize> Enforceable for [T; N] {}
+impl<T: Enforceable + Ord> Enforceable for std::collections::BTreeSet<T> {}
+impl<T: Enforceable, S> Enforceable for std::collections::HashSet<T, S> {}
+
+#[doc(hidden)]
+pub mod __private {
+    //! What the derive's generated code reaches; not a public API.
+    pub use std::string::String;
+
+    use crate::Enforceable;
+
+    pub fn assert_enforceable<T: Enforceable + ?Sized>() {}
+
+    #[diagnostic::on_unimplemented(
+        message = "`#[derive(Extract)]` needs `{Self}` to implement `serde::Deserialize` and `schemars::JsonSchema`",
+        label = "add `#[derive(serde::Deserialize, schemars::JsonSchema)]` to this type",
+        note = "`Extract` reads the type's schema from schemars and its values through serde, so their attributes keep their meaning"
+    )]
+    pub trait SerdeAndSchemars {}
+    impl<T: serde::de::DeserializeOwned + schemars::JsonSchema> SerdeAndSchemars for T {}
+
+    pub fn require_serde_and_schemars<T: SerdeAndSchemars>() {}
+
+    /// Runs a user's `validate` function and turns its error into the text sent to the model.
+    pub fn validate_with<T, E: std::fmt::Display>(
+        value: &T,
+        check: fn(&T) -> Result<(), E>,
+    ) -> Result<(), String> {
+        check(value).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,131 @@
+//! The messages of an extraction: the first request's turns, and the two turns that tell the model
+//! what was wrong with its last reply. The context stays bounded: a reask quotes only the latest failed
+//! reply (cut to a fixed size) and a bounded list of errors, never a growing history.
+
+use crate::dialect::Turn;
+use crate::error::Violation;
+use crate::request::{Input, Mode, Role};
+use crate::schema::Prepared;
+
+/// The most characters of a failed reply quoted back to the model.
+pub(crate) const MAX_QUOTED_CHARS: usize = 8_192;
+/// The most errors listed in one reask.
+const MAX_LISTED_ERRORS: usize = 20;
+const MAX_ERROR_CHARS: usize = 300;
+
+/// The system turn and the input. The user's text always goes in a user turn of its own, never into
+/// the instructions: text from the outside world must not gain the authority of instructions.
+pub(crate) fn initial_turns(
+    schema: &Prepared,
+    mode: Mode,
+    instructions: Option<&str>,
+    input: &Input,
+) -> Vec<Turn> {
+    let mut system = match instructions.or(schema.instructions) {
+        Some(text) => text.to_owned(),
+        None => default_instructions(schema),
+    };
+    if matches!(mode, Mode::JsonObject | Mode::Prompt) {
+        system.push_str("\n\n");
+        system.push_str(&schema_instructions(&schema.strict));
+    }
+    let mut turns = vec![Turn::System(system)];
+    match input {
+        Input::Text(text) => turns.push(Turn::User(text.clone())),
+        Input::Messages(messages) => turns.extend(messages.iter().map(|m| match m.role {
+            Role::System => Turn::System(m.content.clone()),
+            Role::User => Turn::User(m.content.clone()),
+            Role::Assistant => Turn::Assistant(m.content.clone()),
+        })),
+    }
+    turns
+}
+
+fn default_instructions(schema: &Prepared) -> String {
+    let mut text = format!(
+        "Extract a `{}` from the user's input. Use only information the input states; where it states \
+         nothing for a field that allows null, use null.",
+        schema.name
+    );
+    if let Some(description) = schema.description {
+        text.push(' ');
+        text.push_str(description);
+    }
+    text
+}
+
+/// The schema spelled out for modes where the API does not carry it.
+pub(crate) fn schema_instructions(schema: &serde_json::Value) -> String {
+    format!(
+        "Reply with one JSON value that matches this JSON Schema, and nothing else: no prose, no code \
+         fence.\n{schema}"
+    )
+}
+
+/// The turns appended after a failed attempt: the model's reply, then what is wrong with it.
+pub(crate) fn turns(
+    schema: &Prepared,
+    mode: Mode,
+    raw: &str,
+    errors: &[Violation],
+    attempt: u32,
+) -> Vec<Turn> {
+    let quoted = quote(raw);
+    let feedback = feedback(errors);
+    if mode == Mode::Tools {
+        let id = format!("call_extract_{attempt}");
+        vec![
+            Turn::ToolCall { id: id.clone(), name: schema.name.to_owned(), arguments: quoted },
+            Turn::ToolResult { id, content: feedback },
+        ]
+    } else {
+        vec![Turn::Assistant(quoted), Turn::User(feedback)]
+    }
+}
+
+fn quote(raw: &str) -> String {
+    match raw.char_indices().nth(MAX_QUOTED_CHARS) {
+        None => raw.to_owned(),
+        Some((cut, _)) => format!("{}… [{} more bytes not shown]", &raw[..cut], raw.len() - cut),
+    }
+}
+
+fn feedback(errors: &[Violation]) -> String {
+    let mut text = String::from(
+        "That reply is not valid. Fix these problems and reply again with the whole corrected JSON value only:\n",
+    );
+    for err in errors.iter().take(MAX_LISTED_ERRORS) {
+        let path = if err.path.is_empty() { "(root)" } else { &err.path };
+        let message = match err.message.char_indices().nth(MAX_ERROR_CHARS) {
+            None => err.message.as_str(),
+            Some((cut, _)) => &err.message[..cut],
+        };
+        text.push_str(&format!("- {path}: {message}\n"));
+    }
+    if errors.len() > MAX_LISTED_ERRORS {
+        text.push_str(&format!("- and {} more\n", errors.len() - MAX_LISTED_ERRORS));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_are_bounded() {
+        let raw = "x".repeat(100_000);
+        let quoted = quote(&raw);
+        assert!(quoted.len() < MAX_QUOTED_CHARS + 64, "{}", quoted.len());
+        assert!(quoted.ends_with("[91808 more bytes not shown]"));
+    }
+
+    #[test]
+    fn feedback_lists_paths_and_is_bounded() {
+        let errors: Vec<_> = (0..50).map(|i| Violation::new(format!("/items/{i}"), "y".repeat(1000))).collect();
+        let text = feedback(&errors);
+        assert!(text.contains("- /items/0: "));
+        assert!(text.contains("- and 30 more"));
+        assert!(text.len() < 7_000, "{}", text.len());
+    }
+}

@@ -1,0 +1,318 @@
+//! What the caller asks for (input, instructions, model, mode, budgets) and the one loop that turns it
+//! into a value: build the request, send it, judge the reply, reask within the budget.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+use crate::client::Client;
+use crate::dialect::Finish;
+use crate::error::{Error, StopReason, Violation};
+use crate::schema::{self, Prepared};
+use crate::usage::Usage;
+use crate::{judge, reask, Extract};
+
+/// Who said a message in a chat history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions to the model.
+    System,
+    /// The person (or program) talking to the model.
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// One message of a chat history.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Message {
+    /// Who said it.
+    pub role: Role,
+    /// What was said.
+    pub content: String,
+}
+
+impl Message {
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Message { role: Role::System, content: content.into() }
+    }
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Message { role: Role::User, content: content.into() }
+    }
+    /// An assistant message.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Message { role: Role::Assistant, content: content.into() }
+    }
+}
+
+/// What to extract from: one text (sent as the user message) or a whole chat history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A text, sent as a user message.
+    Text(String),
+    /// A chat history, sent as it is after the extraction's instructions.
+    Messages(Vec<Message>),
+}
+
+impl From<&str> for Input {
+    fn from(text: &str) -> Self {
+        Input::Text(text.to_owned())
+    }
+}
+impl From<String> for Input {
+    fn from(text: String) -> Self {
+        Input::Text(text)
+    }
+}
+impl From<&String> for Input {
+    fn from(text: &String) -> Self {
+        Input::Text(text.clone())
+    }
+}
+impl From<Vec<Message>> for Input {
+    fn from(messages: Vec<Message>) -> Self {
+        Input::Messages(messages)
+    }
+}
+impl From<&[Message]> for Input {
+    fn from(messages: &[Message]) -> Self {
+        Input::Messages(messages.to_vec())
+    }
+}
+
+/// How the schema reaches the model and how the value comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Native constrained decoding: `response_format: {"type": "json_schema", ...}` with `strict`.
+    JsonSchema,
+    /// `response_format: {"type": "json_object"}`: valid JSON guaranteed, the schema in the instructions.
+    JsonObject,
+    /// One function whose parameters are the schema, forced with `tool_choice`; the value is read from
+    /// the call's arguments.
+    Tools,
+    /// No API support at all: the schema in the instructions, the JSON found in the reply (in a code
+    /// fence or in prose) and repaired where the repair is unambiguous.
+    Prompt,
+}
+
+impl Mode {
+    /// The name used in logs and metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::JsonSchema => "json_schema",
+            Mode::JsonObject => "json_object",
+            Mode::Tools => "tools",
+            Mode::Prompt => "prompt",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of an extraction: the value and what it cost.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Extraction<T> {
+    /// The validated value.
+    pub value: T,
+    /// Tokens summed over every attempt, reasks included.
+    pub usage: Usage,
+    /// Model calls made: 1 when the first reply was valid.
+    pub attempts: u32,
+    /// The model that answered, as the provider named it.
+    pub model: String,
+    /// The raw text of the last reply (the one `value` came from).
+    pub raw: String,
+    /// The mode the value was obtained in.
+    pub mode: Mode,
+}
+
+impl<T> Extraction<T> {
+    /// The value, without the metadata.
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+}
+
+/// An extraction being configured; `.await` it (or call [`send`](Self::send)) to run it.
+///
+/// Every setting defaults to the client's.
+#[must_use = "an extraction does nothing until it is awaited"]
+pub struct ExtractRequest<'c, T> {
+    client: &'c Client,
+    input: Input,
+    pub(crate) options: Options,
+    _type: PhantomData<fn() -> T>,
+}
+
+/// Per-request settings; `None` means "the client's".
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Options {
+    pub(crate) instructions: Option<String>,
+    pub(crate) model: Option<String>,
+    pub(crate) temperature: Option<f32>,
+    pub(crate) max_tokens: Option<u32>,
+    pub(crate) max_retries: Option<u32>,
+    pub(crate) mode: Option<Mode>,
+    pub(crate) token_budget: Option<u64>,
+}
+
+impl<'c, T: Extract> ExtractRequest<'c, T> {
+    pub(crate) fn new(client: &'c Client, input: Input) -> Self {
+        ExtractRequest { client, input, options: Options::default(), _type: PhantomData }
+    }
+
+    /// System instructions, in place of the type's `#[extract(instructions)]` and the default.
+    pub fn instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.options.instructions = Some(instructions.into());
+        self
+    }
+    /// A chat history to extract from, in place of the input text.
+    pub fn messages(mut self, messages: impl Into<Vec<Message>>) -> Self {
+        self.input = Input::Messages(messages.into());
+        self
+    }
+    /// The model for this request.
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.options.model = Some(model.into());
+        self
+    }
+    /// Sampling temperature.
+    pub fn temperature(mut self, temperature: f32) -> Self {
+        self.options.temperature = Some(temperature);
+        self
+    }
+    /// The most tokens one reply may have.
+    pub fn max_tokens(mut self, max_tokens: u32) -> Self {
+        self.options.max_tokens = Some(max_tokens);
+        self
+    }
+    /// How many times to ask again after an invalid reply (0 allowed).
+    pub fn max_retries(mut self, reasks: u32) -> Self {
+        self.options.max_retries = Some(reasks);
+        self
+    }
+    /// How the schema is sent; the dialect's default otherwise.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.options.mode = Some(mode);
+        self
+    }
+    /// The most tokens (prompt and completion, over all attempts) this extraction may spend before it
+    /// stops asking again.
+    pub fn token_budget(mut self, tokens: u64) -> Self {
+        self.options.token_budget = Some(tokens);
+        self
+    }
+
+    /// Runs the extraction.
+    pub async fn send(self) -> Result<Extraction<T>, Error> {
+        let prepared = schema::prepared::<T>();
+        let model = self.options.model.as_deref().unwrap_or(self.client.model()).to_owned();
+        let mode = self.options.mode.or(self.client.mode()).unwrap_or_else(|| self.client.dialect().default_mode());
+        let span = tracing::info_span!(
+            "extract",
+            schema = T::NAME,
+            model = %model,
+            dialect = self.client.dialect().name(),
+            mode = mode.as_str(),
+            attempts = tracing::field::Empty,
+            total_tokens = tracing::field::Empty,
+        );
+        let run = Run { client: self.client, prepared: &prepared, model, mode, options: &self.options };
+        run.go::<T>(&self.input).instrument(span).await
+    }
+}
+
+impl<'c, T: Extract> IntoFuture for ExtractRequest<'c, T> {
+    type Output = Result<Extraction<T>, Error>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send + 'c>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}
+
+struct Run<'a> {
+    client: &'a Client,
+    prepared: &'a Prepared,
+    model: String,
+    mode: Mode,
+    options: &'a Options,
+}
+
+impl Run<'_> {
+    async fn go<T: Extract>(self, input: &Input) -> Result<Extraction<T>, Error> {
+        let max_reasks = self.options.max_retries.unwrap_or(self.client.max_retries());
+        let budget = self.options.token_budget.or(self.client.token_budget());
+        let base = reask::initial_turns(self.prepared, self.mode, self.options.instructions.as_deref(), input);
+        let mut turns = base.clone();
+        let mut usage = Usage::default();
+        let mut previous: Option<Vec<Violation>> = None;
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let started = Instant::now();
+            let span = tracing::debug_span!("attempt", n = attempts, tokens = tracing::field::Empty, latency_ms = tracing::field::Empty);
+            let reply = self
+                .client
+                .chat(&self.model, self.mode, self.prepared, &turns, self.options)
+                .instrument(span.clone())
+                .await?;
+            if let Some(u) = reply.usage {
+                usage += u;
+                span.record("tokens", u.total_tokens);
+            }
+            span.record("latency_ms", started.elapsed().as_millis() as u64);
+            let current = tracing::Span::current();
+            current.record("attempts", attempts);
+            current.record("total_tokens", usage.total_tokens);
+
+            if let Some(refusal) = reply.refusal {
+                return Err(Error::Refusal { refusal, usage });
+            }
+            let raw = reply.text(self.mode).unwrap_or_default().to_owned();
+            match reply.finish {
+                Finish::Length => return Err(Error::Truncated { partial: raw, usage }),
+                Finish::ContentFilter => return Err(Error::ContentFilter { partial: raw, usage }),
+                _ => {}
+            }
+            let errors = match judge::judge::<T>(self.prepared, &raw, self.mode) {
+                Ok(value) => {
+                    let model = reply.model.unwrap_or_else(|| self.model.clone());
+                    return Ok(Extraction { value, usage, attempts, model, raw, mode: self.mode });
+                }
+                Err(errors) => errors,
+            };
+            tracing::debug!(errors = errors.len(), "invalid reply");
+            let stop = if attempts > max_reasks {
+                Some(StopReason::RetriesExhausted)
+            } else if previous.as_ref() == Some(&errors) {
+                Some(StopReason::RepeatedErrors)
+            } else if budget.is_some_and(|b| usage.total_tokens >= b) {
+                Some(StopReason::TokenBudget)
+            } else {
+                None
+            };
+            if let Some(stop) = stop {
+                return Err(Error::Invalid { raw, errors, attempts, usage, stop });
+            }
+            // The context stays bounded: the original turns plus the latest failure only.
+            turns.clone_from(&base);
+            turns.extend(reask::turns(self.prepared, self.mode, &raw, &errors, attempts));
+            previous = Some(errors);
+        }
+    }
+}

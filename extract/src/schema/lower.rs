@@ -1,0 +1,413 @@
+//! Lowering a schemars schema into what a strict provider enforces (OpenAI's strict mode, which the
+//! other constrained decoders accept too): closed objects, every property required (the optional ones
+//! made nullable), `anyOf` instead of `oneOf`, and none of the keywords the decoders reject. Keywords
+//! removed here stay enforced: the judge validates replies against the original schema.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
+
+/// Annotations and keywords that strict decoders reject or ignore. The local validator, which sees the
+/// original schema, still enforces the ones that constrain values (`minLength`, `uniqueItems`, ...).
+const DROPPED: &[&str] = &[
+    "$schema",
+    "$id",
+    "$comment",
+    "title",
+    "default",
+    "examples",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "minLength",
+    "maxLength",
+    "uniqueItems",
+    "minProperties",
+    "maxProperties",
+    "propertyNames",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "contentEncoding",
+    "contentMediaType",
+    "if",
+    "then",
+    "else",
+    "not",
+    "dependentRequired",
+    "dependentSchemas",
+    "contains",
+    "minContains",
+    "maxContains",
+];
+
+/// The `format` values strict mode understands; schemars' `int32`, `uint8`, `double` and the like are not.
+const FORMATS: &[&str] =
+    &["date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"];
+
+/// How far to go in removing indirection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refs {
+    /// Keep `$defs`; inline a definition only where a `$ref` carries siblings (a description).
+    Keep,
+    /// Inline every definition that is not recursive (for servers without `$ref` support).
+    Inline,
+}
+
+/// Lowers `schema` (a schemars root schema). When the root is not an object (an enum, say), it is
+/// wrapped as the only property `wrap_key` of an object, since strict roots must be objects; the judge
+/// unwraps replies the same way. Returns the lowered schema and whether it was wrapped.
+pub(crate) fn lower(schema: &Value, wrap_key: &str, refs: Refs) -> (Value, bool) {
+    let mut root = match schema {
+        Value::Object(map) => map.clone(),
+        // `true`/`false` roots: nothing to lower; `problems` reports them.
+        other => return (other.clone(), false),
+    };
+    let defs: Map<String, Value> = match root.remove("$defs") {
+        Some(Value::Object(defs)) => defs,
+        _ => Map::new(),
+    };
+    let cx = Cx { recursive: recursive_defs(&defs), defs: &defs, refs };
+    let mut root = Value::Object(root);
+    cx.node(&mut root);
+    let mut lowered_defs = Map::new();
+    for (name, def) in &defs {
+        let mut def = def.clone();
+        cx.node(&mut def);
+        lowered_defs.insert(name.clone(), def);
+    }
+
+    let wrapped = !is_object_schema(&root);
+    if wrapped {
+        let mut properties = Map::new();
+        properties.insert(wrap_key.to_owned(), root);
+        let mut object = Map::new();
+        object.insert("type".into(), "object".into());
+        object.insert("properties".into(), Value::Object(properties));
+        object.insert("required".into(), Value::Array(vec![wrap_key.into()]));
+        object.insert("additionalProperties".into(), false.into());
+        root = Value::Object(object);
+    }
+
+    // Keep only the definitions still referenced once inlining is done.
+    let used = reachable_defs(&root, &lowered_defs);
+    lowered_defs.retain(|name, _| used.contains(name));
+    if !lowered_defs.is_empty() {
+        if let Value::Object(map) = &mut root {
+            map.insert("$defs".into(), Value::Object(lowered_defs));
+        }
+    }
+    (root, wrapped)
+}
+
+struct Cx<'a> {
+    defs: &'a Map<String, Value>,
+    recursive: BTreeSet<String>,
+    refs: Refs,
+}
+
+impl Cx<'_> {
+    fn node(&self, node: &mut Value) {
+        let Value::Object(map) = node else { return };
+        for key in DROPPED {
+            map.remove(*key);
+        }
+        if let Some(Value::String(format)) = map.get("format") {
+            if !FORMATS.contains(&format.as_str()) {
+                map.remove("format");
+            }
+        }
+        if let Some(one_of) = map.remove("oneOf") {
+            match map.get_mut("anyOf") {
+                Some(Value::Array(any_of)) => {
+                    if let Value::Array(items) = one_of {
+                        any_of.extend(items);
+                    }
+                }
+                _ => {
+                    map.insert("anyOf".into(), one_of);
+                }
+            }
+        }
+        // A lone `allOf` is how some generators attach a description to a reference.
+        if let Some(Value::Array(all_of)) = map.get("allOf") {
+            if all_of.len() == 1 {
+                if let Some(Value::Array(mut all_of)) = map.remove("allOf") {
+                    if let Some(Value::Object(inner)) = all_of.pop() {
+                        for (k, v) in inner {
+                            map.entry(k).or_insert(v);
+                        }
+                    }
+                }
+            }
+        }
+        self.inline_ref(map);
+
+        for key in ["anyOf", "allOf", "prefixItems"] {
+            if let Some(Value::Array(items)) = map.get_mut(key) {
+                items.iter_mut().for_each(|item| self.node(item));
+            }
+        }
+        if let Some(items) = map.get_mut("items") {
+            self.node(items);
+        }
+        if let Some(Value::Object(props)) = map.get_mut("properties") {
+            props.values_mut().for_each(|p| self.node(p));
+        }
+        if let Some(extra @ Value::Object(_)) = map.get_mut("additionalProperties") {
+            self.node(extra);
+        }
+        close_object(map);
+    }
+
+    /// Replaces `{"$ref": "#/$defs/X", ...siblings}` by the lowered definition merged with the
+    /// siblings, where that is allowed: always in `Refs::Inline`, and when siblings exist (strict
+    /// decoders ignore or reject keywords beside a `$ref`) otherwise. Recursive definitions stay
+    /// references; their siblings are dropped.
+    fn inline_ref(&self, map: &mut Map<String, Value>) {
+        let Some(Value::String(reference)) = map.get("$ref") else { return };
+        let Some(name) = reference.strip_prefix("#/$defs/") else { return };
+        let name = name.to_owned();
+        let has_siblings = map.len() > 1;
+        if self.recursive.contains(&name) {
+            if has_siblings {
+                map.retain(|k, _| k == "$ref");
+            }
+            return;
+        }
+        if !(has_siblings || self.refs == Refs::Inline) {
+            return;
+        }
+        let Some(Value::Object(def)) = self.defs.get(&name) else { return };
+        map.remove("$ref");
+        for (k, v) in def {
+            // The use site's own description is the more specific one.
+            map.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        // The merged node may itself hold references; lower it like any other node.
+        let mut merged = Value::Object(std::mem::take(map));
+        self.node(&mut merged);
+        if let Value::Object(merged) = merged {
+            *map = merged;
+        }
+    }
+}
+
+/// Sets `additionalProperties: false` on objects with fixed properties and makes every property
+/// required, turning the ones that were optional into nullable ones. Objects whose keys are open (maps)
+/// are left as they are, for `problems` to report.
+fn close_object(map: &mut Map<String, Value>) {
+    let is_object = map.get("type").is_some_and(|t| t == "object") || map.contains_key("properties");
+    if !is_object {
+        return;
+    }
+    let open = matches!(map.get("additionalProperties"), Some(v) if v != &Value::Bool(false))
+        || map.contains_key("patternProperties");
+    if open && !map.contains_key("properties") {
+        return;
+    }
+    map.insert("additionalProperties".into(), false.into());
+    map.remove("patternProperties");
+    let required: BTreeSet<String> = match map.get("required") {
+        Some(Value::Array(req)) => req.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        _ => BTreeSet::new(),
+    };
+    let mut all = Vec::new();
+    if let Some(Value::Object(props)) = map.get_mut("properties") {
+        for (name, prop) in props.iter_mut() {
+            if !required.contains(name) {
+                make_nullable(prop);
+            }
+            all.push(Value::String(name.clone()));
+        }
+    }
+    map.insert("required".into(), Value::Array(all));
+}
+
+/// Whether a schema accepts `null`.
+pub(crate) fn allows_null(schema: &Value) -> bool {
+    let Value::Object(map) = schema else { return schema == &Value::Bool(true) };
+    match map.get("type") {
+        Some(Value::String(t)) if t == "null" => return true,
+        Some(Value::Array(types)) if types.iter().any(|t| t == "null") => return true,
+        _ => {}
+    }
+    if map.get("const") == Some(&Value::Null) {
+        return true;
+    }
+    if let Some(Value::Array(values)) = map.get("enum") {
+        if values.contains(&Value::Null) {
+            return true;
+        }
+    }
+    ["anyOf", "oneOf"].iter().any(|key| match map.get(*key) {
+        Some(Value::Array(options)) => options.iter().any(allows_null),
+        _ => false,
+    })
+}
+
+fn make_nullable(schema: &mut Value) {
+    if allows_null(schema) {
+        return;
+    }
+    let Value::Object(map) = schema else { return };
+    let simple = !map.contains_key("$ref") && !map.contains_key("anyOf") && !map.contains_key("const");
+    match map.get_mut("type") {
+        Some(Value::String(t)) if simple => {
+            let t = std::mem::take(t);
+            map.insert("type".into(), Value::Array(vec![t.into(), "null".into()]));
+            if let Some(Value::Array(values)) = map.get_mut("enum") {
+                values.push(Value::Null);
+            }
+            return;
+        }
+        Some(Value::Array(types)) if simple => {
+            types.push("null".into());
+            if let Some(Value::Array(values)) = map.get_mut("enum") {
+                values.push(Value::Null);
+            }
+            return;
+        }
+        _ => {}
+    }
+    if let Some(Value::Array(options)) = map.get_mut("anyOf") {
+        options.push(serde_json::json!({"type": "null"}));
+        return;
+    }
+    let description = map.remove("description");
+    let inner = Value::Object(std::mem::take(map));
+    map.insert("anyOf".into(), Value::Array(vec![inner, serde_json::json!({"type": "null"})]));
+    if let Some(description) = description {
+        map.insert("description".into(), description);
+    }
+}
+
+/// Whether a lowered schema describes a JSON object with fixed properties (a valid strict root).
+pub(crate) fn is_object_schema(schema: &Value) -> bool {
+    let Value::Object(map) = schema else { return false };
+    map.get("type").is_some_and(|t| t == "object")
+        && !map.contains_key("anyOf")
+        && !map.contains_key("enum")
+        && !map.contains_key("$ref")
+}
+
+/// Definitions that can reach themselves through references: they cannot be inlined.
+fn recursive_defs(defs: &Map<String, Value>) -> BTreeSet<String> {
+    let edges: BTreeMap<&str, BTreeSet<String>> =
+        defs.iter().map(|(name, def)| (name.as_str(), refs_in(def))).collect();
+    let mut recursive = BTreeSet::new();
+    for start in edges.keys() {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<String> = edges[start].iter().cloned().collect();
+        while let Some(next) = stack.pop() {
+            if next == *start {
+                recursive.insert((*start).to_owned());
+                break;
+            }
+            if seen.insert(next.clone()) {
+                if let Some(more) = edges.get(next.as_str()) {
+                    stack.extend(more.iter().cloned());
+                }
+            }
+        }
+    }
+    recursive
+}
+
+fn reachable_defs(root: &Value, defs: &Map<String, Value>) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<String> = refs_in(root).into_iter().collect();
+    while let Some(name) = stack.pop() {
+        if seen.insert(name.clone()) {
+            if let Some(def) = defs.get(&name) {
+                stack.extend(refs_in(def));
+            }
+        }
+    }
+    seen
+}
+
+/// Names of the `#/$defs/...` definitions a schema refers to, at any depth (not following them).
+pub(crate) fn refs_in(schema: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![schema];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    if let Some(name) = r.strip_prefix("#/$defs/") {
+                        out.insert(name.to_owned());
+                    }
+                }
+                stack.extend(map.iter().filter(|(k, _)| *k != "$defs").map(|(_, v)| v));
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn optional_fields_become_required_and_nullable() {
+        let schema = json!({
+            "type": "object",
+            "properties": {"a": {"type": "string"}, "b": {"type": "integer", "format": "int32"}},
+            "required": ["a"]
+        });
+        let (lowered, wrapped) = lower(&schema, "x", Refs::Keep);
+        assert!(!wrapped);
+        assert_eq!(
+            lowered,
+            json!({
+                "type": "object",
+                "properties": {"a": {"type": "string"}, "b": {"type": ["integer", "null"]}},
+                "required": ["a", "b"],
+                "additionalProperties": false
+            })
+        );
+    }
+
+    #[test]
+    fn enum_roots_are_wrapped() {
+        let schema = json!({"title": "Sentiment", "type": "string", "enum": ["Positive", "Negative"]});
+        let (lowered, wrapped) = lower(&schema, "sentiment", Refs::Keep);
+        assert!(wrapped);
+        assert_eq!(lowered["properties"]["sentiment"], json!({"type": "string", "enum": ["Positive", "Negative"]}));
+        assert_eq!(lowered["required"], json!(["sentiment"]));
+    }
+
+    #[test]
+    fn recursive_definitions_stay_references() {
+        let schema = json!({
+            "type": "object",
+            "properties": {"root": {"$ref": "#/$defs/Node", "description": "the top"}},
+            "required": ["root"],
+            "$defs": {"Node": {"type": "object", "properties": {
+                "children": {"type": "array", "items": {"$ref": "#/$defs/Node"}}
+            }, "required": ["children"]}}
+        });
+        let (lowered, _) = lower(&schema, "x", Refs::Inline);
+        assert_eq!(lowered["properties"]["root"], json!({"$ref": "#/$defs/Node"}));
+        assert_eq!(lowered["$defs"]["Node"]["additionalProperties"], json!(false));
+    }
+
+    #[test]
+    fn lowering_is_idempotent() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "a": {"oneOf": [{"const": "x"}, {"const": "y"}]},
+                "b": {"$ref": "#/$defs/B", "description": "bee"}
+            },
+            "$defs": {"B": {"type": "object", "properties": {"c": {"type": "string", "minLength": 2}}}}
+        });
+        let (once, _) = lower(&schema, "x", Refs::Keep);
+        let (twice, _) = lower(&once, "x", Refs::Keep);
+        assert_eq!(once, twice);
+    }
+}

@@ -1,0 +1,78 @@
+//! Schemas, computed once per type and process: the schemars original (what replies are validated
+//! against), the lowered form a provider enforces, its serialization, and the compiled validator.
+
+mod lower;
+mod problems;
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use serde_json::Value;
+
+pub(crate) use lower::allows_null;
+pub use problems::{problems, Problem, Target};
+
+use crate::Extract;
+
+/// Everything derived from a type's schema; built on first use and kept for the life of the process.
+pub(crate) struct Prepared {
+    pub(crate) name: &'static str,
+    pub(crate) description: Option<&'static str>,
+    pub(crate) instructions: Option<&'static str>,
+    /// The schemars schema, with `$defs`: the whole truth, including what strict mode cannot express.
+    pub(crate) original: Value,
+    /// The strict schema sent to providers that understand `$ref`.
+    pub(crate) strict: Value,
+    /// The strict schema with every non-recursive definition inlined (Ollama and friends).
+    pub(crate) inlined: Value,
+    /// `Some(key)` when the root is not an object and travels as `{key: value}`.
+    pub(crate) wrap_key: Option<&'static str>,
+    pub(crate) validator: Result<jsonschema::Validator, String>,
+}
+
+type Cache = RwLock<HashMap<TypeId, Arc<Prepared>>>;
+
+/// The prepared schemas of `T`, computed once per process.
+pub(crate) fn prepared<T: Extract>() -> Arc<Prepared> {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let id = TypeId::of::<T>();
+    if let Some(found) = cache.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        return found.clone();
+    }
+    // Built outside the lock: two threads may race to build it once each; the first insert wins.
+    let built = Arc::new(build::<T>());
+    cache.write().unwrap_or_else(|e| e.into_inner()).entry(id).or_insert(built).clone()
+}
+
+fn build<T: Extract>() -> Prepared {
+    let original = original_schema::<T>();
+    let (strict, wrapped) = lower::lower(&original, T::WRAP_KEY, lower::Refs::Keep);
+    let (inlined, _) = lower::lower(&original, T::WRAP_KEY, lower::Refs::Inline);
+    let validator = jsonschema::validator_for(&original).map_err(|e| e.to_string());
+    Prepared {
+        name: T::NAME,
+        description: T::DESCRIPTION,
+        instructions: T::INSTRUCTIONS,
+        original,
+        strict,
+        inlined,
+        wrap_key: wrapped.then_some(T::WRAP_KEY),
+        validator,
+    }
+}
+
+/// The schemars schema of `T` (JSON Schema 2020-12, definitions under `$defs`, properties in
+/// declaration order).
+pub fn original_schema<T: schemars::JsonSchema>() -> Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    generator.into_root_schema_for::<T>().into()
+}
+
+/// The schema `extract` sends for `T` in the `JsonSchema` mode: strict, closed, every property
+/// required, wrapped in an object when `T` is not one. Useful for snapshots and for reading what the
+/// model will be held to.
+pub fn strict_schema<T: Extract>() -> Value {
+    prepared::<T>().strict.clone()
+}

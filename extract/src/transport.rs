@@ -1,0 +1,222 @@
+//! HTTP: one attempt with its timeout and body cap, and the transport retries around it (exponential
+//! backoff with jitter, honouring `retry-after-ms` and `Retry-After` up to a cap). Separate from
+//! reasks, which the request loop owns; this module knows nothing about schemas.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
+use reqwest::StatusCode;
+
+use crate::dialect::DialectImpl;
+use crate::error::Error;
+
+/// Retry and size settings, from the client.
+#[derive(Debug, Clone)]
+pub(crate) struct Policy {
+    pub(crate) retries: u32,
+    pub(crate) timeout: Duration,
+    pub(crate) max_retry_delay: Duration,
+    pub(crate) initial_backoff: Duration,
+    pub(crate) max_response_bytes: usize,
+}
+
+/// A complete HTTP reply with a success status.
+pub(crate) struct HttpReply {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
+}
+
+/// Sends `body` to `url`, retrying what is worth retrying. Returns the first 2xx reply, or the error
+/// that ended the attempts.
+pub(crate) async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+    policy: &Policy,
+    dialect: &dyn DialectImpl,
+) -> Result<HttpReply, Error> {
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let outcome = once(http, url, headers, body.clone(), policy).await;
+        let (error, server_delay) = match outcome {
+            Ok(reply) if (200..300).contains(&reply.status) => return Ok(reply),
+            Ok(reply) => status_error(&reply, dialect),
+            Err(err) => (err, None),
+        };
+        let retryable = match &error {
+            Error::Transport { .. } => true,
+            Error::RateLimited { .. } => true,
+            Error::Api { status, .. } => is_retryable_status(*status),
+            _ => false,
+        };
+        if !retryable || attempt > policy.retries {
+            return Err(with_attempts(error, attempt));
+        }
+        let delay = match server_delay {
+            // Asked to wait longer than we are willing to: give the caller the delay instead.
+            Some(asked) if asked > policy.max_retry_delay => return Err(with_attempts(error, attempt)),
+            Some(asked) => asked,
+            None => backoff(policy.initial_backoff, attempt, policy.max_retry_delay),
+        };
+        tracing::debug!(attempt, ?delay, error = %error, "retrying the HTTP request");
+        tokio::time::sleep(delay).await;
+    }
+}
+
+fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 409 | 429) || (500..600).contains(&status)
+}
+
+fn with_attempts(error: Error, attempts: u32) -> Error {
+    match error {
+        Error::Transport { message, source, .. } => Error::Transport { message, source, attempts },
+        other => other,
+    }
+}
+
+/// The error for a non-2xx reply, and the delay the server asked for.
+fn status_error(reply: &HttpReply, dialect: &dyn DialectImpl) -> (Error, Option<Duration>) {
+    let delay = retry_after(&reply.headers);
+    let parsed = dialect.parse_error(&reply.body);
+    let error = if reply.status == 429 {
+        Error::RateLimited { retry_after: delay, message: parsed.message }
+    } else {
+        Error::Api { status: reply.status, code: parsed.code, message: parsed.message }
+    };
+    (error, delay)
+}
+
+async fn once(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+    policy: &Policy,
+) -> Result<HttpReply, Error> {
+    let started = Instant::now();
+    let request = http
+        .post(url)
+        .headers(headers.clone())
+        .header(CONTENT_TYPE, "application/json")
+        .body(body);
+    // One deadline over headers and body alike: a server that sends headers and then stalls is as
+    // stuck as one that never answers.
+    let attempt = async {
+        let mut response = request.send().await.map_err(transport_error)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_capped(&mut response, status, policy.max_response_bytes).await?;
+        Ok(HttpReply { status: status.as_u16(), headers, body })
+    };
+    match tokio::time::timeout(policy.timeout, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::Timeout { elapsed: started.elapsed() }),
+    }
+}
+
+async fn read_capped(
+    response: &mut reqwest::Response,
+    status: StatusCode,
+    cap: usize,
+) -> Result<Vec<u8>, Error> {
+    if let Some(len) = response.content_length() {
+        if len > cap as u64 {
+            return Err(too_large(status, cap));
+        }
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_large(status, cap));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn too_large(status: StatusCode, cap: usize) -> Error {
+    Error::UnexpectedResponse {
+        status: status.as_u16(),
+        message: format!("the body is larger than the {cap}-byte cap (ClientBuilder::max_response_bytes)"),
+        body: String::new(),
+    }
+}
+
+fn transport_error(err: reqwest::Error) -> Error {
+    if err.is_timeout() {
+        return Error::Timeout { elapsed: Duration::ZERO };
+    }
+    let message = if err.is_connect() {
+        "could not connect"
+    } else if err.is_body() || err.is_decode() {
+        "the connection failed while reading the reply"
+    } else if err.is_request() {
+        "the request could not be sent"
+    } else {
+        "HTTP error"
+    };
+    // reqwest's Display includes the URL, never headers, so the key cannot leak through it.
+    Error::Transport { message: message.to_owned(), attempts: 1, source: Some(Box::new(err.without_url())) }
+}
+
+/// `retry-after-ms` (OpenAI), then `Retry-After` in seconds or as an HTTP date.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    if let Some(ms) = headers.get("retry-after-ms").and_then(|v| v.to_str().ok()) {
+        if let Ok(ms) = ms.trim().parse::<f64>() {
+            if ms.is_finite() && ms >= 0.0 {
+                return Some(Duration::from_secs_f64(ms / 1000.0));
+            }
+        }
+    }
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e9)));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// Exponential backoff with full jitter over the upper half: `initial * 2^(attempt-1)`, capped.
+fn backoff(initial: Duration, attempt: u32, cap: Duration) -> Duration {
+    let exp = initial.saturating_mul(1u32 << (attempt - 1).min(16));
+    let ceiling = exp.min(cap);
+    let half = ceiling / 2;
+    half + ceiling.saturating_sub(half).mul_f64(fastrand::f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert("retry-after-ms", HeaderValue::from_static("250"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
+        let mut h = HeaderMap::new();
+        let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        h.insert("retry-after", HeaderValue::from_str(&date).unwrap_or_else(|_| unreachable!()));
+        let d = retry_after(&h).unwrap_or_default();
+        assert!(d > Duration::from_secs(27) && d <= Duration::from_secs(30), "{d:?}");
+        h.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let cap = Duration::from_secs(4);
+        for attempt in 1..20 {
+            let d = backoff(Duration::from_millis(100), attempt, cap);
+            assert!(d <= cap);
+            let ceiling = Duration::from_millis(100).saturating_mul(1 << (attempt - 1).min(16)).min(cap);
+            assert!(d >= ceiling / 2);
+        }
+    }
+}

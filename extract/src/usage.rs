@@ -1,0 +1,47 @@
+//! Token accounting, summed over every attempt of an extraction.
+
+use std::ops::AddAssign;
+
+/// Tokens a provider billed, as it reported them. Fields a provider did not report stay zero or `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Usage {
+    /// Tokens in the requests (instructions, input, schema, reask context).
+    pub prompt_tokens: u64,
+    /// Tokens the model generated.
+    pub completion_tokens: u64,
+    /// The provider's total, or the sum of the two when it gave none.
+    pub total_tokens: u64,
+    /// Prompt tokens served from the provider's prompt cache (OpenAI's `cached_tokens`).
+    pub cached_tokens: Option<u64>,
+    /// Completion tokens spent on hidden reasoning (OpenAI's `reasoning_tokens`).
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl Usage {
+    pub(crate) fn new(prompt: u64, completion: u64, total: Option<u64>) -> Self {
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: total.unwrap_or(prompt + completion),
+            cached_tokens: None,
+            reasoning_tokens: None,
+        }
+    }
+}
+
+impl AddAssign for Usage {
+    fn add_assign(&mut self, rhs: Usage) {
+        fn add(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+            match (a, b) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+            }
+        }
+        self.prompt_tokens += rhs.prompt_tokens;
+        self.completion_tokens += rhs.completion_tokens;
+        self.total_tokens += rhs.total_tokens;
+        self.cached_tokens = add(self.cached_tokens, rhs.cached_tokens);
+        self.reasoning_tokens = add(self.reasoning_tokens, rhs.reasoning_tokens);
+    }
+}
