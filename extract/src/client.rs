@@ -1,8 +1,9 @@
 //! The client: a cheap `Clone` over an `Arc` holding the HTTP client, the provider settings and the
 //! defaults of every extraction. Requests are built and sent from here; replies are judged elsewhere.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -37,6 +38,9 @@ struct Inner {
     max_retries: u32,
     token_budget: Option<u64>,
     policy: Policy,
+    /// The mode each model fell back to after the server rejected the default, so the rejection is
+    /// paid once per client and model.
+    fallbacks: Mutex<HashMap<String, Mode>>,
     /// Keeps a local model server alive as long as a client uses it.
     #[cfg(feature = "local")]
     _local: Option<Arc<crate::local::LocalModel>>,
@@ -112,6 +116,18 @@ impl Client {
         self.inner.mode
     }
 
+    /// The mode to use for `model` when the caller chose none: the one a previous rejection fell
+    /// back to, or the dialect's default.
+    pub(crate) fn automatic_mode(&self, model: &str) -> Mode {
+        let remembered = self.inner.fallbacks.lock().unwrap_or_else(|e| e.into_inner()).get(model).copied();
+        remembered.unwrap_or_else(|| self.inner.dialect.default_mode())
+    }
+
+    pub(crate) fn remember_fallback(&self, model: &str, mode: Mode) {
+        tracing::info!(model, mode = mode.as_str(), "the server rejected the mode; falling back");
+        self.inner.fallbacks.lock().unwrap_or_else(|e| e.into_inner()).insert(model.to_owned(), mode);
+    }
+
     pub(crate) fn max_retries(&self) -> u32 {
         self.inner.max_retries
     }
@@ -134,10 +150,10 @@ impl Client {
         let body = serde_json::to_vec(&dialect.chat_body(&request))
             .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
         let url = dialect.chat_url(&self.inner.base_url, model);
-        let reply =
-            transport::post(&self.inner.http, &url, &self.inner.headers, body, &self.inner.policy, dialect)
-                .await?;
-        dialect.parse_reply(reply.status, &reply.body)
+        let mut headers = self.inner.headers.clone();
+        dialect.request_headers(&request, &mut headers)?;
+        let reply = transport::post(&self.inner.http, &url, &headers, body, &self.inner.policy, dialect).await?;
+        dialect.parse_reply(reply.status, &reply.headers, &reply.body)
     }
 }
 
@@ -345,6 +361,7 @@ impl ClientBuilder {
                 max_retries: self.max_retries,
                 token_budget: self.token_budget,
                 policy: self.policy,
+                fallbacks: Mutex::new(HashMap::new()),
                 #[cfg(feature = "local")]
                 _local: self.local,
             }),

@@ -136,8 +136,10 @@ pub struct Extraction<T> {
     pub model: String,
     /// The raw text of the last reply (the one `value` came from).
     pub raw: String,
-    /// The mode the value was obtained in.
+    /// The mode the value was obtained in (after any fallback from a mode the server rejected).
     pub mode: Mode,
+    /// A caching gateway's verdict on the last request (`HIT`, `MISS`), when one answered.
+    pub cache_status: Option<String>,
 }
 
 impl<T> Extraction<T> {
@@ -168,6 +170,16 @@ pub(crate) struct Options {
     pub(crate) max_retries: Option<u32>,
     pub(crate) mode: Option<Mode>,
     pub(crate) token_budget: Option<u64>,
+    pub(crate) gateway_cache: GatewayCache,
+}
+
+/// Cloudflare AI Gateway caching options for one request (sent as `cf-aig-*` headers by the
+/// dialects that go through a gateway; ignored by the others).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GatewayCache {
+    pub(crate) ttl: Option<std::time::Duration>,
+    pub(crate) skip: bool,
+    pub(crate) key: Option<String>,
 }
 
 impl<'c, T: Extract> ExtractRequest<'c, T> {
@@ -217,11 +229,28 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
         self
     }
 
+    /// AI Gateway: cache this reply for `ttl` (`cf-aig-cache-ttl`).
+    pub fn gateway_cache_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.options.gateway_cache.ttl = Some(ttl);
+        self
+    }
+    /// AI Gateway: do not answer this request from the cache (`cf-aig-skip-cache`).
+    pub fn skip_gateway_cache(mut self) -> Self {
+        self.options.gateway_cache.skip = true;
+        self
+    }
+    /// AI Gateway: the cache key for this request (`cf-aig-cache-key`).
+    pub fn gateway_cache_key(mut self, key: impl Into<String>) -> Self {
+        self.options.gateway_cache.key = Some(key.into());
+        self
+    }
+
     /// Runs the extraction.
     pub async fn send(self) -> Result<Extraction<T>, Error> {
         let prepared = schema::prepared::<T>();
         let model = self.options.model.as_deref().unwrap_or(self.client.model()).to_owned();
-        let mode = self.options.mode.or(self.client.mode()).unwrap_or_else(|| self.client.dialect().default_mode());
+        let chosen = self.options.mode.or(self.client.mode());
+        let mode = chosen.unwrap_or_else(|| self.client.automatic_mode(&model));
         let span = tracing::info_span!(
             "extract",
             schema = T::NAME,
@@ -231,7 +260,7 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
             attempts = tracing::field::Empty,
             total_tokens = tracing::field::Empty,
         );
-        let run = Run { client: self.client, prepared: &prepared, model, mode, options: &self.options };
+        let run = Run { client: self.client, prepared: &prepared, model, mode, fallback: chosen.is_none(), options: &self.options };
         run.go::<T>(&self.input).instrument(span).await
     }
 }
@@ -250,11 +279,28 @@ struct Run<'a> {
     prepared: &'a Prepared,
     model: String,
     mode: Mode,
+    /// Whether the mode was chosen automatically, and so may fall back when the server rejects it.
+    fallback: bool,
     options: &'a Options,
 }
 
 impl Run<'_> {
-    async fn go<T: Extract>(self, input: &Input) -> Result<Extraction<T>, Error> {
+    async fn go<T: Extract>(mut self, input: &Input) -> Result<Extraction<T>, Error> {
+        loop {
+            match self.attempts::<T>(input).await {
+                Err(Error::Api { status: 400, code, message }) if self.fallback && rejects_mode(&message, code.as_deref()) => {
+                    let Some(next) = next_mode(self.mode) else {
+                        return Err(Error::Api { status: 400, code, message });
+                    };
+                    self.client.remember_fallback(&self.model, next);
+                    self.mode = next;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn attempts<T: Extract>(&self, input: &Input) -> Result<Extraction<T>, Error> {
         let max_reasks = self.options.max_retries.unwrap_or(self.client.max_retries());
         let budget = self.options.token_budget.or(self.client.token_budget());
         let base = reask::initial_turns(self.prepared, self.mode, self.options.instructions.as_deref(), input);
@@ -292,7 +338,8 @@ impl Run<'_> {
             let errors = match judge::judge::<T>(self.prepared, &raw, self.mode) {
                 Ok(value) => {
                     let model = reply.model.unwrap_or_else(|| self.model.clone());
-                    return Ok(Extraction { value, usage, attempts, model, raw, mode: self.mode });
+                    let cache_status = reply.cache_status;
+                    return Ok(Extraction { value, usage, attempts, model, raw, mode: self.mode, cache_status });
                 }
                 Err(errors) => errors,
             };
@@ -314,5 +361,23 @@ impl Run<'_> {
             turns.extend(reask::turns(self.prepared, self.mode, &raw, &errors, attempts));
             previous = Some(errors);
         }
+    }
+}
+
+/// Whether a 400 says the server does not support the way the schema was sent (rather than, say,
+/// a bad model name), judged from the words such rejections use.
+fn rejects_mode(message: &str, code: Option<&str>) -> bool {
+    let text = format!("{} {}", message, code.unwrap_or("")).to_ascii_lowercase();
+    ["response_format", "json_schema", "json_object", "tool_choice", "tools", "function", "structured output", "grammar"]
+        .iter()
+        .any(|needle| text.contains(needle))
+}
+
+/// The next mode to try after a rejection: each step asks less of the server.
+fn next_mode(mode: Mode) -> Option<Mode> {
+    match mode {
+        Mode::JsonSchema => Some(Mode::JsonObject),
+        Mode::Tools | Mode::JsonObject => Some(Mode::Prompt),
+        Mode::Prompt => None,
     }
 }

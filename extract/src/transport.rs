@@ -40,17 +40,15 @@ pub(crate) async fn post(
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let outcome = once(http, url, headers, body.clone(), policy).await;
-        let (error, server_delay) = match outcome {
+        let (error, retryable, server_delay) = match once(http, url, headers, body.clone(), policy).await {
             Ok(reply) if (200..300).contains(&reply.status) => return Ok(reply),
-            Ok(reply) => status_error(&reply, dialect),
-            Err(err) => (err, None),
-        };
-        let retryable = match &error {
-            Error::Transport { .. } => true,
-            Error::RateLimited { .. } => true,
-            Error::Api { status, .. } => is_retryable_status(*status),
-            _ => false,
+            Ok(reply) => {
+                let delay = retry_after(&reply.headers);
+                let (error, retryable) = dialect.classify_error(reply.status, delay, &reply.body);
+                (error, retryable, delay)
+            }
+            Err(err @ Error::Transport { .. }) => (err, true, None),
+            Err(err) => (err, false, None),
         };
         if !retryable || attempt > policy.retries {
             return Err(with_attempts(error, attempt));
@@ -66,27 +64,11 @@ pub(crate) async fn post(
     }
 }
 
-fn is_retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 409 | 429) || (500..600).contains(&status)
-}
-
 fn with_attempts(error: Error, attempts: u32) -> Error {
     match error {
         Error::Transport { message, source, .. } => Error::Transport { message, source, attempts },
         other => other,
     }
-}
-
-/// The error for a non-2xx reply, and the delay the server asked for.
-fn status_error(reply: &HttpReply, dialect: &dyn DialectImpl) -> (Error, Option<Duration>) {
-    let delay = retry_after(&reply.headers);
-    let parsed = dialect.parse_error(&reply.body);
-    let error = if reply.status == 429 {
-        Error::RateLimited { retry_after: delay, message: parsed.message }
-    } else {
-        Error::Api { status: reply.status, code: parsed.code, message: parsed.message }
-    };
-    (error, delay)
 }
 
 async fn once(

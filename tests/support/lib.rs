@@ -1,1 +1,91 @@
-//! Helpers shared by the integration tests and examples.
+//! Helpers shared by the integration tests and the examples: canned provider replies, scripted
+//! responders for wiremock, and the live local model.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+use wiremock::{Request, Respond, ResponseTemplate};
+
+/// An OpenAI chat completion whose message content is `content`.
+pub fn completion(content: &str) -> Value {
+    completion_with(json!({"role": "assistant", "content": content}), "stop")
+}
+
+/// An OpenAI chat completion with the given message and finish reason.
+pub fn completion_with(message: Value, finish_reason: &str) -> Value {
+    json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": "test-model-2024",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    })
+}
+
+/// A `200 OK` with a JSON body.
+pub fn ok(body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+/// Answers each request with the next template of a script; the last one repeats.
+pub struct Script {
+    replies: Vec<ResponseTemplate>,
+    next: AtomicUsize,
+}
+
+impl Script {
+    /// A script of replies, in order.
+    pub fn new(replies: Vec<ResponseTemplate>) -> Self {
+        assert!(!replies.is_empty(), "a script needs at least one reply");
+        Script { replies, next: AtomicUsize::new(0) }
+    }
+}
+
+impl Respond for Script {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let i = self.next.fetch_add(1, Ordering::SeqCst).min(self.replies.len() - 1);
+        self.replies[i].clone()
+    }
+}
+
+/// The JSON bodies of the requests a mock server received, in order.
+pub async fn bodies(server: &wiremock::MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        .collect()
+}
+
+/// A client for the live local model, which is started once per test binary and shared by its tests.
+///
+/// Each test gets its own `Client` (a reqwest pool belongs to the runtime that made it, and every
+/// `#[tokio::test]` has its own runtime). In CI (`CI=true`) the live tier always runs; elsewhere
+/// `EXTRACT_SKIP_LIVE=1` skips it, with a message.
+pub fn live_client() -> Option<extract::Client> {
+    static LOCAL: OnceLock<String> = OnceLock::new();
+    if std::env::var("EXTRACT_SKIP_LIVE").is_ok_and(|v| v == "1") && std::env::var("CI").is_err() {
+        eprintln!("EXTRACT_SKIP_LIVE=1: skipping a live test");
+        return None;
+    }
+    let base_url = LOCAL.get_or_init(|| {
+        let local = extract::local::LocalModel::start_blocking()
+            .unwrap_or_else(|e| panic!("the local model did not start: {e}"));
+        let url = local.base_url().to_owned();
+        // The server lives as long as the test binary; its watchdog stops it when the binary exits.
+        std::mem::forget(local);
+        url
+    });
+    let client = extract::Client::builder()
+        .base_url(base_url)
+        .model(extract::local::MODEL)
+        .max_retries(2)
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    Some(client)
+}

@@ -114,6 +114,8 @@ pub(crate) struct Reply {
     pub(crate) finish: Finish,
     pub(crate) usage: Option<Usage>,
     pub(crate) model: Option<String>,
+    /// A caching proxy's verdict (`cf-aig-cache-status: HIT`), when one answered.
+    pub(crate) cache_status: Option<String>,
 }
 
 impl Reply {
@@ -135,11 +137,42 @@ pub(crate) trait DialectImpl: Send + Sync {
     fn chat_url(&self, base_url: &str, model: &str) -> String;
     /// Authentication headers; the key is marked sensitive.
     fn auth_headers(&self, key: &str, headers: &mut HeaderMap) -> Result<(), Error>;
+    /// Headers that depend on the request (caching options of a gateway, say).
+    fn request_headers(&self, _request: &ChatRequest<'_>, _headers: &mut HeaderMap) -> Result<(), Error> {
+        Ok(())
+    }
     fn chat_body(&self, request: &ChatRequest<'_>) -> Value;
-    /// Reads a successful (2xx) reply body.
-    fn parse_reply(&self, status: u16, body: &[u8]) -> Result<Reply, Error>;
+    /// Reads a successful (2xx) reply.
+    fn parse_reply(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Result<Reply, Error>;
     /// Reads an error reply (status 4xx/5xx) into the provider's code and message.
     fn parse_error(&self, body: &[u8]) -> ProviderError;
+    /// The error for a non-2xx reply, and whether resending may help. `retry_after` is the delay
+    /// the server asked for. Dialects whose providers put the real cause in a code override this.
+    fn classify_error(&self, status: u16, retry_after: Option<std::time::Duration>, body: &[u8]) -> (Error, bool) {
+        let parsed = self.parse_error(body);
+        classify_status(status, retry_after, parsed)
+    }
+}
+
+/// The usual reading of an HTTP error status: 429 is a rate limit; 408, 409, 429 and 5xx are worth
+/// resending; anything else is final.
+pub(crate) fn classify_status(
+    status: u16,
+    retry_after: Option<std::time::Duration>,
+    parsed: ProviderError,
+) -> (Error, bool) {
+    let retryable = matches!(status, 408 | 409 | 429) || (500..600).contains(&status);
+    let error = if status == 429 {
+        Error::RateLimited { retry_after, message: parsed.message }
+    } else {
+        Error::Api { status, code: parsed.code, message: parsed.message }
+    };
+    (error, retryable)
+}
+
+/// The value of a response header as text, if present and readable.
+pub(crate) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 /// What a provider said about a failure.

@@ -5,7 +5,7 @@
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde_json::{json, Map, Value};
 
-use super::{excerpt, ChatRequest, DialectImpl, Finish, ProviderError, Reply, Turn};
+use super::{excerpt, header_text, ChatRequest, DialectImpl, Finish, ProviderError, Reply, Turn};
 use crate::error::Error;
 use crate::request::Mode;
 use crate::usage::Usage;
@@ -83,8 +83,10 @@ impl DialectImpl for OpenAi {
         Value::Object(body)
     }
 
-    fn parse_reply(&self, status: u16, body: &[u8]) -> Result<Reply, Error> {
-        parse_chat_completion(status, body)
+    fn parse_reply(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Result<Reply, Error> {
+        let mut reply = parse_chat_completion(status, body)?;
+        reply.cache_status = header_text(headers, "cf-aig-cache-status");
+        Ok(reply)
     }
 
     fn parse_error(&self, body: &[u8]) -> ProviderError {
@@ -161,6 +163,7 @@ pub(crate) fn parse_chat_completion(status: u16, body: &[u8]) -> Result<Reply, E
         finish,
         usage: value.get("usage").and_then(parse_usage),
         model: value.get("model").and_then(Value::as_str).map(str::to_owned),
+        cache_status: None,
     })
 }
 
