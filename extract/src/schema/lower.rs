@@ -78,6 +78,12 @@ pub(crate) fn lower(schema: &Value, wrap_key: &str, refs: Refs) -> (Value, bool)
 
     let wrapped = !is_object_schema(&root);
     if wrapped {
+        // A recursive root refers to itself as `#`, which inside the wrapper would mean the wrapper:
+        // move it into a definition and point the references there.
+        if rewrite_root_refs(&mut root, wrap_key) {
+            lowered_defs.insert(format!("{wrap_key}_root"), root.clone());
+            root = serde_json::json!({"$ref": format!("#/$defs/{wrap_key}_root")});
+        }
         let mut properties = Map::new();
         properties.insert(wrap_key.to_owned(), root);
         let mut object = Map::new();
@@ -290,6 +296,26 @@ pub(crate) fn is_object_schema(schema: &Value) -> bool {
         && !map.contains_key("$ref")
 }
 
+/// Replaces every `{"$ref": "#"}` under `schema` by a reference to the definition the root will be
+/// moved to; returns whether there was any.
+fn rewrite_root_refs(schema: &mut Value, wrap_key: &str) -> bool {
+    match schema {
+        Value::Object(map) => {
+            let mut found = false;
+            if map.get("$ref").is_some_and(|r| r == "#") {
+                map.insert("$ref".into(), format!("#/$defs/{wrap_key}_root").into());
+                found = true;
+            }
+            for value in map.values_mut() {
+                found |= rewrite_root_refs(value, wrap_key);
+            }
+            found
+        }
+        Value::Array(items) => items.iter_mut().fold(false, |found, item| rewrite_root_refs(item, wrap_key) | found),
+        _ => false,
+    }
+}
+
 /// Definitions that can reach themselves through references: they cannot be inlined.
 fn recursive_defs(defs: &Map<String, Value>) -> BTreeSet<String> {
     let edges: BTreeMap<&str, BTreeSet<String>> =
@@ -327,7 +353,7 @@ fn reachable_defs(root: &Value, defs: &Map<String, Value>) -> BTreeSet<String> {
 }
 
 /// Names of the `#/$defs/...` definitions a schema refers to, at any depth (not following them).
-pub(crate) fn refs_in(schema: &Value) -> BTreeSet<String> {
+fn refs_in(schema: &Value) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut stack = vec![schema];
     while let Some(value) = stack.pop() {
@@ -394,6 +420,15 @@ mod tests {
         let (lowered, _) = lower(&schema, "x", Refs::Inline);
         assert_eq!(lowered["properties"]["root"], json!({"$ref": "#/$defs/Node"}));
         assert_eq!(lowered["$defs"]["Node"]["additionalProperties"], json!(false));
+    }
+
+    #[test]
+    fn a_recursive_root_that_is_wrapped_moves_into_a_definition() {
+        let schema = json!({"anyOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#"}}]});
+        let (lowered, wrapped) = lower(&schema, "tree", Refs::Keep);
+        assert!(wrapped);
+        assert_eq!(lowered["properties"]["tree"], json!({"$ref": "#/$defs/tree_root"}));
+        assert_eq!(lowered["$defs"]["tree_root"]["anyOf"][1]["items"], json!({"$ref": "#/$defs/tree_root"}));
     }
 
     #[test]

