@@ -11,12 +11,15 @@ use extract_workspace_tests::live_client;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-/// A calendar event mentioned in the text.
+/// A calendar event mentioned in the text. The examples' type, with one addition a 135M model needs:
+/// a bound on the list (`maxItems`, which strict decoding enforces), since tiny models can repeat an
+/// item until the token limit.
 #[derive(Debug, Deserialize, JsonSchema, Extract)]
 struct CalendarEvent {
     /// Short name of the event
     name: String,
     date: String,
+    #[schemars(length(max = 6))]
     participants: Vec<String>,
 }
 
@@ -104,6 +107,7 @@ struct LineItem {
 
 #[derive(Debug, Deserialize, JsonSchema, Extract)]
 struct Order {
+    #[schemars(length(max = 6))]
     items: Vec<LineItem>,
 }
 
@@ -226,6 +230,7 @@ fn reject_first(_: &Summary) -> Result<(), String> {
 #[extract(validate = reject_first)]
 struct Summary {
     title: String,
+    #[schemars(length(max = 6))]
     topics: Vec<String>,
 }
 

@@ -49,6 +49,7 @@ mod error;
 mod judge;
 #[cfg(feature = "local")]
 pub mod local;
+mod presets;
 mod reask;
 mod request;
 pub mod schema;

@@ -27,8 +27,8 @@ pub(crate) struct HttpReply {
     pub(crate) body: Vec<u8>,
 }
 
-/// Sends `body` to `url`, retrying what is worth retrying. Returns the first 2xx reply, or the error
-/// that ended the attempts.
+/// Sends `body` to `url`, retrying what is worth retrying. Returns the first reply the dialect reads
+/// as an answer (a 2xx, unless it says otherwise), or the error that ended the attempts.
 pub(crate) async fn post(
     http: &reqwest::Client,
     url: &str,
@@ -41,7 +41,7 @@ pub(crate) async fn post(
     loop {
         attempt += 1;
         let (error, retryable, server_delay) = match once(http, url, headers, body.clone(), policy).await {
-            Ok(reply) if (200..300).contains(&reply.status) => return Ok(reply),
+            Ok(reply) if dialect.is_answer(reply.status, &reply.body) => return Ok(reply),
             Ok(reply) => {
                 let delay = retry_after(&reply.headers);
                 let (error, retryable) = dialect.classify_error(reply.status, delay, &reply.body);

@@ -2,7 +2,10 @@
 //! error envelope, default mode) lives in one module per provider. Adding a provider is adding one
 //! file and one line in [`Dialect`].
 
+mod gateway;
+mod ollama;
 mod openai;
+mod workers_ai;
 
 use std::fmt;
 
@@ -26,16 +29,58 @@ pub enum Dialect {
     /// Any server that speaks OpenAI's `/v1/chat/completions` (llama.cpp, vLLM, Ollama's `/v1`,
     /// LM Studio, ...): the same envelope, `max_tokens`, no assumptions about extensions.
     OpenAiCompatible,
+    /// Cloudflare Workers AI's OpenAI-compatible endpoint (`.../accounts/{id}/ai/v1`): OpenAI's body
+    /// and reply, Cloudflare's error envelope and codes.
+    WorkersAi,
+    /// Cloudflare Workers AI's native run API (`.../accounts/{id}/ai/run/{model}`): the bare schema
+    /// in `response_format`, the reply in the Cloudflare envelope (`result.response`).
+    WorkersAiNative,
+    /// Cloudflare AI Gateway (`https://gateway.ai.cloudflare.com/v1/{account}/{gateway}/{provider}`):
+    /// the provider's own protocol, plus the `cf-aig-*` caching headers.
+    AiGateway(GatewayProvider),
+    /// Ollama's native `/api/chat`: the schema in `format`, with every definition inlined.
+    OllamaNative,
+}
+
+/// Which protocol an AI Gateway forwards, from the provider segment of its URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GatewayProvider {
+    /// `.../openai`: OpenAI's own API (`max_completion_tokens`).
+    OpenAi,
+    /// `.../compat`, the unified OpenAI-compatible endpoint (models named `openai/gpt-4o-mini`,
+    /// `workers-ai/@cf/meta/llama-3.1-8b-instruct`), and any other provider segment that speaks
+    /// OpenAI's chat completions (`groq`, `workers-ai/v1`, ...).
+    Compat,
+    /// `.../workers-ai`: the Workers AI native run API, the model in the path.
+    WorkersAi,
+}
+
+impl GatewayProvider {
+    /// The protocol behind a provider segment (`openai`, `compat`, `workers-ai`, `workers-ai/v1`):
+    /// its last part decides, and anything unknown is taken to be OpenAI-compatible.
+    pub fn from_segment(segment: &str) -> GatewayProvider {
+        match segment.trim_matches('/').rsplit('/').next().unwrap_or("") {
+            "openai" => GatewayProvider::OpenAi,
+            "workers-ai" => GatewayProvider::WorkersAi,
+            _ => GatewayProvider::Compat,
+        }
+    }
 }
 
 impl Dialect {
     /// The dialect a base URL most likely speaks.
     pub fn detect(base_url: &str) -> Dialect {
-        let host = base_url.split("://").nth(1).unwrap_or(base_url).split(['/', ':']).next().unwrap_or("");
-        if host == "api.openai.com" {
-            Dialect::OpenAi
-        } else {
-            Dialect::OpenAiCompatible
+        let rest = base_url.split("://").nth(1).unwrap_or(base_url);
+        let host = rest.split(['/', ':']).next().unwrap_or("");
+        let path = rest.find('/').map_or("", |i| rest[i..].split(['?', '#']).next().unwrap_or(""));
+        let path = path.trim_end_matches('/');
+        match host {
+            "api.openai.com" => Dialect::OpenAi,
+            "api.cloudflare.com" if path.contains("/ai/v1") => Dialect::WorkersAi,
+            "api.cloudflare.com" if path.contains("/ai/") || path.ends_with("/ai") => Dialect::WorkersAiNative,
+            "gateway.ai.cloudflare.com" => Dialect::AiGateway(GatewayProvider::from_segment(path)),
+            _ => Dialect::OpenAiCompatible,
         }
     }
 
@@ -48,6 +93,10 @@ impl Dialect {
         match self {
             Dialect::OpenAi => &openai::OPENAI,
             Dialect::OpenAiCompatible => &openai::COMPATIBLE,
+            Dialect::WorkersAi => &workers_ai::COMPATIBLE,
+            Dialect::WorkersAiNative => &workers_ai::NATIVE,
+            Dialect::AiGateway(provider) => gateway::for_provider(provider),
+            Dialect::OllamaNative => &ollama::OLLAMA,
         }
     }
 
@@ -71,6 +120,30 @@ pub(crate) enum Turn {
     Assistant(String),
     ToolCall { id: String, name: String, arguments: String },
     ToolResult { id: String, content: String },
+}
+
+/// The turns for a server without tool calls: in the `Tools` mode the schema joins the first system
+/// turn (as in the `Prompt` mode) and a reask's tool call and result become assistant and user turns.
+pub(crate) fn without_tools(turns: &[Turn], mode: Mode, schema: &Prepared) -> Vec<Turn> {
+    let mut out: Vec<Turn> = turns
+        .iter()
+        .map(|turn| match turn {
+            Turn::ToolCall { arguments, .. } => Turn::Assistant(arguments.clone()),
+            Turn::ToolResult { content, .. } => Turn::User(content.clone()),
+            other => other.clone(),
+        })
+        .collect();
+    if mode == Mode::Tools {
+        let instructions = crate::reask::schema_instructions(&schema.strict);
+        match out.iter_mut().find_map(|t| if let Turn::System(text) = t { Some(text) } else { None }) {
+            Some(text) => {
+                text.push_str("\n\n");
+                text.push_str(&instructions);
+            }
+            None => out.insert(0, Turn::System(instructions)),
+        }
+    }
+    out
 }
 
 /// Everything a dialect needs to shape one chat request.
@@ -142,6 +215,13 @@ pub(crate) trait DialectImpl: Send + Sync {
         Ok(())
     }
     fn chat_body(&self, request: &ChatRequest<'_>) -> Value;
+    /// Whether a reply is an answer to read with [`parse_reply`](Self::parse_reply) rather than an
+    /// error for [`classify_error`](Self::classify_error): a 2xx status, unless the provider says
+    /// otherwise (an error envelope sent with 200, or a schema the model could not meet, which is
+    /// judged as invalid output and reasked rather than failed).
+    fn is_answer(&self, status: u16, _body: &[u8]) -> bool {
+        (200..300).contains(&status)
+    }
     /// Reads a successful (2xx) reply.
     fn parse_reply(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Result<Reply, Error>;
     /// Reads an error reply (status 4xx/5xx) into the provider's code and message.

@@ -1,0 +1,130 @@
+//! Cloudflare AI Gateway: `https://gateway.ai.cloudflare.com/v1/{account}/{gateway}/{provider}`. The
+//! gateway forwards the provider's own protocol (OpenAI's for `openai`, OpenAI-compatible for the
+//! unified `compat` endpoint, the Workers AI run API for `workers-ai`), so this dialect wraps the
+//! provider's and adds what the gateway itself understands: the per-request caching headers
+//! (`cf-aig-cache-ttl`, `cf-aig-skip-cache`, `cf-aig-cache-key`), its verdict `cf-aig-cache-status`
+//! on the reply, and its error envelope (`{"success": false, "error": [{"code": 2009, ...}]}`).
+//!
+//! An authenticated gateway takes `cf-aig-authorization: Bearer <token>` beside the provider's own
+//! `Authorization`; it is a client-wide header, set with `ClientBuilder::gateway_token`.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+
+use super::{
+    header_text, openai, workers_ai, ChatRequest, DialectImpl, GatewayProvider, ProviderError,
+    Reply,
+};
+use crate::error::Error;
+use crate::request::Mode;
+
+/// The gateway in front of one provider protocol.
+pub(crate) struct Gateway {
+    name: &'static str,
+    provider: &'static dyn DialectImpl,
+}
+
+static OPENAI: Gateway = Gateway {
+    name: "ai-gateway/openai",
+    provider: &openai::OPENAI,
+};
+static COMPAT: Gateway = Gateway {
+    name: "ai-gateway/compat",
+    provider: &openai::COMPATIBLE,
+};
+static WORKERS_AI: Gateway = Gateway {
+    name: "ai-gateway/workers-ai",
+    provider: &workers_ai::NATIVE,
+};
+
+pub(crate) fn for_provider(provider: GatewayProvider) -> &'static Gateway {
+    match provider {
+        GatewayProvider::OpenAi => &OPENAI,
+        GatewayProvider::Compat => &COMPAT,
+        GatewayProvider::WorkersAi => &WORKERS_AI,
+    }
+}
+
+impl DialectImpl for Gateway {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn default_mode(&self) -> Mode {
+        self.provider.default_mode()
+    }
+
+    /// `{base}/chat/completions` for the OpenAI-shaped providers, `{base}/{model}` for `workers-ai`.
+    fn chat_url(&self, base_url: &str, model: &str) -> String {
+        self.provider.chat_url(base_url, model)
+    }
+
+    fn auth_headers(&self, key: &str, headers: &mut HeaderMap) -> Result<(), Error> {
+        self.provider.auth_headers(key, headers)
+    }
+
+    fn request_headers(
+        &self,
+        request: &ChatRequest<'_>,
+        headers: &mut HeaderMap,
+    ) -> Result<(), Error> {
+        self.provider.request_headers(request, headers)?;
+        let cache = &request.options.gateway_cache;
+        if let Some(ttl) = cache.ttl {
+            headers.insert(
+                HeaderName::from_static("cf-aig-cache-ttl"),
+                HeaderValue::from(whole_seconds(ttl)),
+            );
+        }
+        if cache.skip {
+            headers.insert(
+                HeaderName::from_static("cf-aig-skip-cache"),
+                HeaderValue::from_static("true"),
+            );
+        }
+        if let Some(key) = &cache.key {
+            let value = HeaderValue::from_str(key).map_err(|_| {
+                Error::config(
+                    "the gateway cache key contains characters that cannot go in an HTTP header",
+                )
+            })?;
+            headers.insert(HeaderName::from_static("cf-aig-cache-key"), value);
+        }
+        Ok(())
+    }
+
+    fn chat_body(&self, request: &ChatRequest<'_>) -> Value {
+        self.provider.chat_body(request)
+    }
+
+    fn is_answer(&self, status: u16, body: &[u8]) -> bool {
+        // The gateway's own failures come in its envelope whatever the provider.
+        self.provider.is_answer(status, body) && workers_ai::is_answer(status, body)
+    }
+
+    fn parse_reply(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Result<Reply, Error> {
+        let mut reply = self.provider.parse_reply(status, headers, body)?;
+        reply.cache_status = header_text(headers, "cf-aig-cache-status");
+        Ok(reply)
+    }
+
+    fn parse_error(&self, body: &[u8]) -> ProviderError {
+        workers_ai::parse_error(body)
+    }
+
+    fn classify_error(
+        &self,
+        status: u16,
+        retry_after: Option<Duration>,
+        body: &[u8],
+    ) -> (Error, bool) {
+        workers_ai::classify(status, retry_after, self.parse_error(body))
+    }
+}
+
+/// The TTL in whole seconds, a fraction rounded up so a short TTL still caches.
+fn whole_seconds(ttl: Duration) -> u64 {
+    ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0)
+}

@@ -1,0 +1,132 @@
+//! Ollama's native chat API, `POST {base}/api/chat` with `"stream": false`. The schema goes in
+//! `format` with every definition inlined, since Ollama does not resolve `$ref`; sampling settings go
+//! in `options` (`max_tokens` is `num_predict`). The reply is one object: `message.content`,
+//! `done_reason` (`"length"` when cut off), and the token counts `prompt_eval_count` and
+//! `eval_count`. Errors are `{"error": "model 'x' not found"}` with an HTTP status.
+//!
+//! Ollama's `/v1` OpenAI-compatible API needs no dialect of its own: use
+//! [`Dialect::OpenAiCompatible`](super::Dialect::OpenAiCompatible) for it.
+
+use reqwest::header::{HeaderMap, AUTHORIZATION};
+use serde_json::{json, Map, Value};
+
+use super::openai::{self, bearer, not_json};
+use super::{excerpt, without_tools, ChatRequest, DialectImpl, Finish, ProviderError, Reply};
+use crate::error::Error;
+use crate::request::Mode;
+use crate::usage::Usage;
+
+pub(crate) struct Ollama;
+
+pub(crate) static OLLAMA: Ollama = Ollama;
+
+impl DialectImpl for Ollama {
+    fn name(&self) -> &'static str {
+        "ollama"
+    }
+
+    fn default_mode(&self) -> Mode {
+        Mode::JsonSchema
+    }
+
+    /// `{base}/api/chat`; a base that already ends in `/api` is not doubled.
+    fn chat_url(&self, base_url: &str, _model: &str) -> String {
+        let base = base_url.trim_end_matches('/');
+        let base = base.strip_suffix("/api").unwrap_or(base);
+        format!("{base}/api/chat")
+    }
+
+    /// Ollama itself takes no key; one set anyway (for a proxy in front of it) goes as a bearer token.
+    fn auth_headers(&self, key: &str, headers: &mut HeaderMap) -> Result<(), Error> {
+        headers.insert(AUTHORIZATION, bearer(key)?);
+        Ok(())
+    }
+
+    fn chat_body(&self, request: &ChatRequest<'_>) -> Value {
+        let mut body = Map::new();
+        body.insert("model".into(), request.model.into());
+        let turns = without_tools(request.turns, request.mode, request.schema);
+        body.insert("messages".into(), openai::messages(&turns));
+        body.insert("stream".into(), false.into());
+        match request.mode {
+            Mode::JsonSchema => {
+                body.insert("format".into(), request.schema.inlined.clone());
+            }
+            Mode::JsonObject => {
+                body.insert("format".into(), "json".into());
+            }
+            // No forced tool call here: the schema is in the instructions, as in the Prompt mode.
+            Mode::Tools | Mode::Prompt => {}
+        }
+        let mut options = Map::new();
+        if let Some(t) = request.options.temperature {
+            options.insert("temperature".into(), json!(t));
+        }
+        if let Some(n) = request.options.max_tokens {
+            options.insert("num_predict".into(), n.into());
+        }
+        if !options.is_empty() {
+            body.insert("options".into(), Value::Object(options));
+        }
+        Value::Object(body)
+    }
+
+    fn parse_reply(&self, status: u16, _headers: &HeaderMap, body: &[u8]) -> Result<Reply, Error> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| not_json(status, body, &e))?;
+        let Some(message) = value.get("message").filter(|m| m.is_object()) else {
+            if value.get("error").is_some_and(|e| !e.is_null()) {
+                let parsed = openai::parse_error_body(body);
+                return Err(Error::Api {
+                    status,
+                    code: parsed.code,
+                    message: parsed.message,
+                });
+            }
+            return Err(Error::UnexpectedResponse {
+                status,
+                message: "the reply has no `message`".into(),
+                body: excerpt(body),
+            });
+        };
+        let content = message
+            .get("content")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        // Ollama sends a tool call's arguments as an object.
+        let tool_arguments = message
+            .get("tool_calls")
+            .and_then(|calls| calls.get(0))
+            .and_then(|call| call.get("function"))
+            .and_then(|f| f.get("arguments"))
+            .and_then(|args| match args {
+                Value::String(s) => Some(s.clone()),
+                Value::Null => None,
+                other => Some(other.to_string()),
+            });
+        let count = |key: &str| value.get(key).and_then(Value::as_u64);
+        let usage = match (count("prompt_eval_count"), count("eval_count")) {
+            (None, None) => None,
+            (prompt, completion) => Some(Usage::new(
+                prompt.unwrap_or(0),
+                completion.unwrap_or(0),
+                None,
+            )),
+        };
+        Ok(Reply {
+            content,
+            tool_arguments,
+            refusal: None,
+            finish: Finish::parse(value.get("done_reason").and_then(Value::as_str)),
+            usage,
+            model: value
+                .get("model")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            cache_status: None,
+        })
+    }
+
+    fn parse_error(&self, body: &[u8]) -> ProviderError {
+        openai::parse_error_body(body)
+    }
+}

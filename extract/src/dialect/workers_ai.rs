@@ -1,0 +1,372 @@
+//! Cloudflare Workers AI, over its two endpoints: the OpenAI-compatible `.../ai/v1/chat/completions`
+//! and the native run API `.../ai/run/{model}`. Both report failures in the Cloudflare envelope
+//! (`{"success": false, "errors": [{"code": 3040, "message": "..."}]}`), sometimes with HTTP 200, and
+//! the meaning is in the code: 3040 (out of capacity) is worth resending, 3036 (the daily free
+//! allocation is spent) is a rate limit that resending today will not lift, anything else is final.
+//!
+//! A schema the model could not meet (`JSON Mode couldn't be met`) is not an API failure but invalid
+//! output: the reply is read as an answer whose text is the provider's message, so the judge rejects
+//! it and the extraction reasks, ending in [`Error::Invalid`] (with the message as `raw`) when the
+//! reasks run out. The AI Gateway reuses this module's envelope reading for its `workers-ai` route and
+//! for its own errors.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use serde_json::{json, Map, Value};
+
+use super::openai::{self, bearer, not_json, parse_usage};
+use super::{
+    classify_status, excerpt, without_tools, ChatRequest, DialectImpl, Finish, ProviderError, Reply,
+};
+use crate::error::Error;
+use crate::request::Mode;
+
+/// Out of capacity: no data center could take the request now.
+const OUT_OF_CAPACITY: &str = "3040";
+/// The account's daily free allocation is spent.
+const ACCOUNT_LIMITED: &str = "3036";
+
+/// The OpenAI-compatible endpoint: OpenAI's body and reply, Cloudflare's errors.
+pub(crate) struct Compatible;
+
+/// The native run API.
+pub(crate) struct Native;
+
+pub(crate) static COMPATIBLE: Compatible = Compatible;
+pub(crate) static NATIVE: Native = Native;
+
+impl DialectImpl for Compatible {
+    fn name(&self) -> &'static str {
+        "workers-ai"
+    }
+
+    fn default_mode(&self) -> Mode {
+        Mode::JsonSchema
+    }
+
+    fn chat_url(&self, base_url: &str, model: &str) -> String {
+        openai::COMPATIBLE.chat_url(base_url, model)
+    }
+
+    fn auth_headers(&self, key: &str, headers: &mut HeaderMap) -> Result<(), Error> {
+        openai::COMPATIBLE.auth_headers(key, headers)
+    }
+
+    fn chat_body(&self, request: &ChatRequest<'_>) -> Value {
+        openai::COMPATIBLE.chat_body(request)
+    }
+
+    fn is_answer(&self, status: u16, body: &[u8]) -> bool {
+        is_answer(status, body)
+    }
+
+    fn parse_reply(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Result<Reply, Error> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| not_json(status, body, &e))?;
+        if let Some(failure) = envelope_failure(&value) {
+            return failure_reply(status, failure);
+        }
+        openai::COMPATIBLE.parse_reply(status, headers, body)
+    }
+
+    fn parse_error(&self, body: &[u8]) -> ProviderError {
+        parse_error(body)
+    }
+
+    fn classify_error(
+        &self,
+        status: u16,
+        retry_after: Option<Duration>,
+        body: &[u8],
+    ) -> (Error, bool) {
+        classify(status, retry_after, parse_error(body))
+    }
+}
+
+impl DialectImpl for Native {
+    fn name(&self) -> &'static str {
+        "workers-ai-native"
+    }
+
+    fn default_mode(&self) -> Mode {
+        Mode::JsonSchema
+    }
+
+    /// `{base}/{model}`, the model unescaped (`.../ai/run/@cf/meta/llama-3.1-8b-instruct`); a base
+    /// that stops at `.../ai` gets the `/run`.
+    fn chat_url(&self, base_url: &str, model: &str) -> String {
+        let base = base_url.trim_end_matches('/');
+        let run = if base.ends_with("/ai") { "/run" } else { "" };
+        format!("{base}{run}/{}", model.trim_start_matches('/'))
+    }
+
+    fn auth_headers(&self, key: &str, headers: &mut HeaderMap) -> Result<(), Error> {
+        headers.insert(reqwest::header::AUTHORIZATION, bearer(key)?);
+        Ok(())
+    }
+
+    fn chat_body(&self, request: &ChatRequest<'_>) -> Value {
+        native_body(request)
+    }
+
+    fn is_answer(&self, status: u16, body: &[u8]) -> bool {
+        is_answer(status, body)
+    }
+
+    fn parse_reply(&self, status: u16, _headers: &HeaderMap, body: &[u8]) -> Result<Reply, Error> {
+        parse_native(status, body)
+    }
+
+    fn parse_error(&self, body: &[u8]) -> ProviderError {
+        parse_error(body)
+    }
+
+    fn classify_error(
+        &self,
+        status: u16,
+        retry_after: Option<Duration>,
+        body: &[u8],
+    ) -> (Error, bool) {
+        classify(status, retry_after, parse_error(body))
+    }
+}
+
+/// The native body: `messages`, the bare schema in `response_format.json_schema` (no name or
+/// `strict` envelope), `max_tokens`, `temperature`. There are no forced tool calls here, so the
+/// `Tools` mode travels like the `Prompt` mode, the schema in the instructions.
+pub(crate) fn native_body(request: &ChatRequest<'_>) -> Value {
+    let mut body = Map::new();
+    let turns = without_tools(request.turns, request.mode, request.schema);
+    body.insert("messages".into(), openai::messages(&turns));
+    match request.mode {
+        // Inlined: nothing says the JSON mode resolves `$ref`.
+        Mode::JsonSchema => {
+            body.insert(
+                "response_format".into(),
+                json!({"type": "json_schema", "json_schema": request.schema.inlined.clone()}),
+            );
+        }
+        Mode::JsonObject => {
+            body.insert("response_format".into(), json!({"type": "json_object"}));
+        }
+        Mode::Tools | Mode::Prompt => {}
+    }
+    if let Some(n) = request.options.max_tokens {
+        body.insert("max_tokens".into(), n.into());
+    }
+    if let Some(t) = request.options.temperature {
+        body.insert("temperature".into(), json!(t));
+    }
+    Value::Object(body)
+}
+
+/// Reads the native envelope: `result.response` is the text, or a value the JSON mode already parsed
+/// (judged as its JSON serialization); `result.usage` has OpenAI's field names. A bare
+/// `{"response": ...}` (the shape a Worker's binding returns) is read too.
+pub(crate) fn parse_native(status: u16, body: &[u8]) -> Result<Reply, Error> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| not_json(status, body, &e))?;
+    if let Some(failure) = envelope_failure(&value) {
+        return failure_reply(status, failure);
+    }
+    let result = match value.get("result") {
+        Some(result) if result.is_object() => result,
+        _ if value.get("response").is_some() => &value,
+        _ => {
+            return Err(Error::UnexpectedResponse {
+                status,
+                message: "the reply has no `result`".into(),
+                body: excerpt(body),
+            })
+        }
+    };
+    let content = match result.get("response") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(text.clone()),
+        Some(other) => Some(other.to_string()),
+    };
+    let tool_arguments = result
+        .get("tool_calls")
+        .and_then(|calls| calls.get(0))
+        .and_then(|call| {
+            call.get("arguments")
+                .or_else(|| call.get("function").and_then(|f| f.get("arguments")))
+        })
+        .and_then(|args| match args {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        });
+    Ok(Reply {
+        content,
+        tool_arguments,
+        refusal: None,
+        finish: Finish::parse(result.get("finish_reason").and_then(Value::as_str)),
+        usage: result.get("usage").and_then(parse_usage),
+        model: None,
+        cache_status: None,
+    })
+}
+
+/// Whether a reply is to be read as an answer: a 2xx that is not a failed envelope, or a failure that
+/// only says the model's output could not meet the schema.
+pub(crate) fn is_answer(status: u16, body: &[u8]) -> bool {
+    let two_hundred = (200..300).contains(&status);
+    // Only bodies that may be a failure are parsed twice.
+    if two_hundred && !contains(body, b"\"success\"") {
+        return true;
+    }
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return two_hundred;
+    };
+    match envelope_failure(&value) {
+        Some(failure) => is_unmet_schema(&failure.message),
+        None => two_hundred,
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The provider's words when the JSON mode could not produce output matching the schema.
+fn is_unmet_schema(message: &str) -> bool {
+    let message = message.to_ascii_lowercase().replace('\u{2019}', "'");
+    message.contains("json mode couldn't be met") || message.contains("json mode could not be met")
+}
+
+/// The failure a Cloudflare envelope reports (`success: false` with `errors`, or the gateway's
+/// `error` array), if it reports one.
+pub(crate) fn envelope_failure(value: &Value) -> Option<ProviderError> {
+    let items = ["errors", "error"].iter().find_map(|k| {
+        value
+            .get(*k)
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+    });
+    match (value.get("success").and_then(Value::as_bool), items) {
+        (Some(true), _) => None,
+        (_, Some(items)) => Some(from_items(items)),
+        (Some(false), None) => Some(ProviderError {
+            code: None,
+            message: "the request failed (`success: false`)".into(),
+        }),
+        (None, None) => None,
+    }
+}
+
+/// The first error's code; every error's message.
+fn from_items(items: &[Value]) -> ProviderError {
+    let code = items.iter().find_map(|item| match item.get("code") {
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    });
+    let messages: Vec<String> = items
+        .iter()
+        .map(|item| match item {
+            Value::String(s) => s.clone(),
+            other => other
+                .get("message")
+                .and_then(Value::as_str)
+                .map_or_else(|| other.to_string(), str::to_owned),
+        })
+        .collect();
+    ProviderError {
+        code,
+        message: messages.join("; "),
+    }
+}
+
+/// A failure found in a reply that was read as an answer: the unmet schema becomes output to judge,
+/// anything else an error (past the transport's retries, which only see non-answers).
+fn failure_reply(status: u16, failure: ProviderError) -> Result<Reply, Error> {
+    if is_unmet_schema(&failure.message) {
+        return Ok(Reply {
+            content: Some(failure.message),
+            tool_arguments: None,
+            refusal: None,
+            finish: Finish::Other,
+            usage: None,
+            model: None,
+            cache_status: None,
+        });
+    }
+    Err(classify(status, None, failure).0)
+}
+
+/// The Cloudflare envelope (`errors` or the gateway's `error` array), or else OpenAI's error shape.
+pub(crate) fn parse_error(body: &[u8]) -> ProviderError {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value) => envelope_failure(&value).unwrap_or_else(|| openai::parse_error_body(body)),
+        Err(_) => ProviderError {
+            code: None,
+            message: excerpt(body),
+        },
+    }
+}
+
+/// Classifies by the Cloudflare code first, the HTTP status after.
+pub(crate) fn classify(
+    status: u16,
+    retry_after: Option<Duration>,
+    parsed: ProviderError,
+) -> (Error, bool) {
+    match parsed.code.as_deref() {
+        // Like a 503, whatever status carried it.
+        Some(OUT_OF_CAPACITY) => (
+            Error::Api {
+                status,
+                code: parsed.code,
+                message: parsed.message,
+            },
+            true,
+        ),
+        // A daily allocation: resending within seconds cannot help.
+        Some(ACCOUNT_LIMITED) => (
+            Error::RateLimited {
+                retry_after,
+                message: parsed.message,
+            },
+            false,
+        ),
+        _ => classify_status(status, retry_after, parsed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_codes_and_messages() {
+        let body = br#"{"success":false,"errors":[{"code":3040,"message":"Capacity temporarily exceeded"}],"result":null}"#;
+        let parsed = parse_error(body);
+        assert_eq!(parsed.code.as_deref(), Some("3040"));
+        assert_eq!(parsed.message, "Capacity temporarily exceeded");
+        let gateway = br#"{"success":false,"error":[{"code":2009,"message":"Unauthorized"}]}"#;
+        let parsed = parse_error(gateway);
+        assert_eq!(parsed.code.as_deref(), Some("2009"));
+        assert_eq!(parsed.message, "Unauthorized");
+        let openai = br#"{"error":{"message":"bad key","type":"invalid_request_error","code":"invalid_api_key"}}"#;
+        assert_eq!(parse_error(openai).code.as_deref(), Some("invalid_api_key"));
+    }
+
+    #[test]
+    fn answers_and_failures() {
+        assert!(is_answer(
+            200,
+            br#"{"result":{"response":"{}"},"success":true,"errors":[]}"#
+        ));
+        assert!(!is_answer(
+            200,
+            br#"{"result":null,"success":false,"errors":[{"code":3040,"message":"x"}]}"#
+        ));
+        assert!(is_answer(400, br#"{"success":false,"errors":[{"code":5006,"message":"AiError: JSON Mode couldn't be met"}]}"#));
+        assert!(!is_answer(
+            429,
+            br#"{"success":false,"errors":[{"code":3036,"message":"daily"}]}"#
+        ));
+        assert!(is_answer(200, b"not json at all"));
+        assert!(!is_answer(502, b"<html>bad gateway</html>"));
+    }
+}
