@@ -59,10 +59,19 @@ impl<'a> Container<'a> {
                         collect(cx, &variant.fields);
                     }
                 }
-                Shape::Enum { variants: data.variants.len() }
+                Shape::Enum {
+                    variants: data.variants.len(),
+                }
             }
             Data::Union(_) => Shape::Union,
         };
-        Container { ident: &input.ident, input, attrs, shape, schema_fields, schema_with }
+        Container {
+            ident: &input.ident,
+            input,
+            attrs,
+            shape,
+            schema_fields,
+            schema_with,
+        }
     }
 }

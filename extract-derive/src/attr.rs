@@ -119,9 +119,18 @@ fn set<T>(
 ) -> syn::Result<()> {
     let value = parse(meta)?;
     if slot.is_some() {
-        cx.error_spanned_by(&meta.path, format!("duplicate `extract` attribute `{key}`; keep one"));
+        cx.error_spanned_by(
+            &meta.path,
+            format!("duplicate `extract` attribute `{key}`; keep one"),
+        );
     } else {
-        *slot = Some(Attr { value, span: meta.path.get_ident().map_or_else(Span::call_site, |i| i.span()) });
+        *slot = Some(Attr {
+            value,
+            span: meta
+                .path
+                .get_ident()
+                .map_or_else(Span::call_site, |i| i.span()),
+        });
     }
     Ok(())
 }
@@ -148,5 +157,9 @@ fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
 }
 
 fn path_text(path: &Path) -> String {
-    path.segments.iter().map(|s| s.ident.to_string()).collect::<Vec<_>>().join("::")
+    path.segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::")
 }

@@ -51,7 +51,9 @@ fn check_name(cx: &Ctxt, cont: &Container<'_>) {
     };
     let valid = !text.is_empty()
         && text.len() <= NAME_MAX
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !valid {
         cx.error_spanned_by(
             tokens,

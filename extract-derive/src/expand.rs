@@ -2,15 +2,20 @@
 //! generated items live in an anonymous `const _: () = { ... };` so nothing leaks into the user's
 //! namespace. On any error the impl is still emitted (with defaults) beside the `compile_error!`s, so
 //! one mistake does not cascade into "`Extract` is not implemented" at every use.
+//!
+//! Each requirement is checked where the user wrote the token it is about, with a message of its
+//! own: a missing `Deserialize` or `JsonSchema` at the type's name, an unenforceable field at the
+//! field's type, a bad `validate` at the path. The impl itself carries `Self: DeserializeOwned +
+//! JsonSchema` as a where clause, so rustc does not also report `Extract`'s supertraits at the impl.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, GenericParam};
 
-use crate::ast::Container;
-use crate::ctxt::Ctxt;
+use crate::ast::{Container, Shape};
 use crate::check;
+use crate::ctxt::Ctxt;
 
 pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     let cx = Ctxt::new();
@@ -46,14 +51,24 @@ fn impl_extract(cont: &Container<'_>) -> TokenStream {
     });
     // One assertion per field type, spanned at the type, so an unenforceable field (a map, a
     // `serde_json::Value`, a nested type that does not derive `Extract`) is reported where it is written.
-    let assertions = cont.schema_fields.iter().map(|ty| assert_enforceable(ty)).chain(
-        cont.schema_with.iter().map(assert_enforceable),
-    );
-    let (impl_generics, ty_generics, where_clause) = split_with_bounds(cont.input);
+    let assertions = cont
+        .schema_fields
+        .iter()
+        .map(|ty| assert_enforceable(ty))
+        .chain(cont.schema_with.iter().map(assert_enforceable));
+    let Generics {
+        impl_generics,
+        ty_generics,
+        extract_where,
+        enforceable_where,
+        is_generic,
+    } = generics(cont.input);
+    let requirements = require_serde_and_schemars(cont);
+    let do_not_recommend = do_not_recommend(is_generic);
     quote! {
         #[automatically_derived]
         const _: () = {
-            impl #impl_generics ::extract::Extract for #ident #ty_generics #where_clause {
+            impl #impl_generics ::extract::Extract for #ident #ty_generics #extract_where {
                 const NAME: &'static str = #name;
                 const DESCRIPTION: ::core::option::Option<&'static str> = #description;
                 const INSTRUCTIONS: ::core::option::Option<&'static str> = #instructions;
@@ -61,11 +76,12 @@ fn impl_extract(cont: &Container<'_>) -> TokenStream {
                 #validate
                 #[doc(hidden)]
                 fn __assert_enforceable() {
-                    ::extract::__private::require_serde_and_schemars::<Self>();
                     #(#assertions)*
                 }
             }
-            impl #impl_generics ::extract::Enforceable for #ident #ty_generics #where_clause {}
+            #do_not_recommend
+            impl #impl_generics ::extract::Enforceable for #ident #ty_generics #enforceable_where {}
+            #requirements
         };
     }
 }
@@ -74,27 +90,76 @@ fn assert_enforceable(ty: &syn::Type) -> TokenStream {
     quote_spanned! {ty.span()=> ::extract::__private::assert_enforceable::<#ty>(); }
 }
 
-/// The impl a failed derive still emits: no assertions, default constants.
-fn fallback(cont: &Container<'_>) -> TokenStream {
+/// `Deserialize` and `JsonSchema` are checked at the type's name, one trait each, so a missing derive
+/// is one error saying which derive to add. The impl's where clause holds them for `Extract`'s
+/// supertraits, so they must be checked outside it. A generic type is checked where it is used with
+/// concrete parameters: which bounds serde and schemars put on the parameters is theirs to decide.
+fn require_serde_and_schemars(cont: &Container<'_>) -> TokenStream {
     let ident = cont.ident;
-    let (impl_generics, ty_generics, where_clause) = split_with_bounds(cont.input);
+    if !cont.input.generics.params.is_empty() {
+        return TokenStream::new();
+    }
+    quote_spanned! {ident.span()=>
+        const _: fn() = ::extract::__private::require_deserialize::<#ident>;
+        const _: fn() = ::extract::__private::require_json_schema::<#ident>;
+    }
+}
+
+/// The impl a failed derive still emits: no assertions, default constants. None for a union (serde
+/// cannot deserialize it) or a type with a lifetime (it cannot be `'static`): there the impl would
+/// only add errors to the one already reported.
+fn fallback(cont: &Container<'_>) -> TokenStream {
+    if matches!(cont.shape, Shape::Union) || cont.input.generics.lifetimes().next().is_some() {
+        return TokenStream::new();
+    }
+    let ident = cont.ident;
+    let Generics {
+        impl_generics,
+        ty_generics,
+        extract_where,
+        enforceable_where,
+        is_generic,
+    } = generics(cont.input);
+    let requirements = require_serde_and_schemars(cont);
+    let do_not_recommend = do_not_recommend(is_generic);
     let name = ident.to_string();
     quote! {
         #[automatically_derived]
         const _: () = {
-            impl #impl_generics ::extract::Extract for #ident #ty_generics #where_clause {
+            impl #impl_generics ::extract::Extract for #ident #ty_generics #extract_where {
                 const NAME: &'static str = #name;
             }
-            impl #impl_generics ::extract::Enforceable for #ident #ty_generics #where_clause {}
+            #do_not_recommend
+            impl #impl_generics ::extract::Enforceable for #ident #ty_generics #enforceable_where {}
+            #requirements
         };
     }
 }
 
-/// The input's generics with `Param: ::extract::Enforceable` added for every type parameter, as serde
-/// adds `Deserialize` bounds: a `Page<T>` is enforceable when its `T` is.
-fn split_with_bounds(
-    input: &DeriveInput,
-) -> (TokenStream, TokenStream, TokenStream) {
+/// A type without parameters is left out of the "other types implement `Enforceable`" list of an
+/// error about another field; a generic one stays, so an error inside `Page<HashMap<..>>` goes on
+/// to name the map.
+fn do_not_recommend(is_generic: bool) -> TokenStream {
+    if is_generic {
+        TokenStream::new()
+    } else {
+        quote!(#[diagnostic::do_not_recommend])
+    }
+}
+
+struct Generics {
+    impl_generics: TokenStream,
+    ty_generics: TokenStream,
+    /// The `Extract` impl's where clause: the `Enforceable` one plus `Extract`'s supertraits.
+    extract_where: TokenStream,
+    /// The input's where clause with `Param: ::extract::Enforceable` for every type parameter, as
+    /// serde adds `Deserialize` bounds: a `Page<T>` is enforceable when its `T` is.
+    enforceable_where: TokenStream,
+    is_generic: bool,
+}
+
+fn generics(input: &DeriveInput) -> Generics {
+    let ident = &input.ident;
     let mut generics = input.generics.clone();
     let params: Vec<_> = generics
         .params
@@ -104,14 +169,44 @@ fn split_with_bounds(
             _ => None,
         })
         .collect();
-    if !params.is_empty() {
+    let is_generic = !params.is_empty();
+    if is_generic {
         let where_clause = generics.make_where_clause();
-        for param in params {
-            where_clause.predicates.push(syn::parse_quote!(#param: ::extract::Enforceable));
+        for param in &params {
+            where_clause
+                .predicates
+                .push(syn::parse_quote!(#param: ::extract::Enforceable));
         }
     }
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
-    (quote!(#impl_generics), quote!(#ty_generics), quote!(#where_clause))
+    let enforceable_where = quote!(#where_clause);
+
+    // `Extract: DeserializeOwned + JsonSchema + Send + 'static`. Stating the first two here means a
+    // missing derive is reported once, by `require_serde_and_schemars`, not a second time by rustc
+    // at the impl. The binder keeps the bound from being "trivially false" on a type without
+    // parameters, which rustc would reject at the impl too. `Send` and `'static` are left to rustc's
+    // own supertrait check (its message names the field that is not `Send`), except on a generic
+    // type, whose parameters they constrain.
+    let mut extract_generics = generics.clone();
+    let where_clause = extract_generics.make_where_clause();
+    where_clause.predicates.push(syn::parse_quote! {
+        for<'__extract> #ident #ty_generics: ::extract::__private::DeserializeOwned
+            + ::extract::__private::JsonSchema
+    });
+    if is_generic {
+        where_clause
+            .predicates
+            .push(syn::parse_quote!(#ident #ty_generics: ::core::marker::Send + 'static));
+    }
+    let extract_where = quote!(#where_clause);
+
+    Generics {
+        impl_generics: quote!(#impl_generics),
+        ty_generics: quote!(#ty_generics),
+        extract_where,
+        enforceable_where,
+        is_generic,
+    }
 }
 
 fn option_str(lit: Option<&syn::LitStr>) -> TokenStream {
@@ -128,7 +223,8 @@ fn snake_case(ident: &str) -> String {
     let chars: Vec<char> = ident.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
         if c.is_uppercase() {
-            let prev_lower = i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
+            let prev_lower =
+                i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
             if i > 0 && (prev_lower || next_lower) && !out.ends_with('_') {
                 out.push('_');

@@ -131,8 +131,11 @@ pub trait Extract: serde::de::DeserializeOwned + schemars::JsonSchema + Send + '
 )]
 pub trait Enforceable {}
 
+// The leaf impls are `do_not_recommend` so that an error lists only the wrappers (`Option<T>`,
+// `Vec<T>`, ...), not every scalar; the wrappers stay recommendable, so an error inside one names the
+// innermost offending type (`HashMap<..>` in `Option<Vec<HashMap<..>>>`) and the path to it.
 macro_rules! enforceable {
-    ($($ty:ty),* $(,)?) => { $(impl Enforceable for $ty {})* };
+    ($($ty:ty),* $(,)?) => { $(#[diagnostic::do_not_recommend] impl Enforceable for $ty {})* };
 }
 enforceable!(
     bool, char, String, u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64,
@@ -152,6 +155,11 @@ impl<T: Enforceable, S> Enforceable for std::collections::HashSet<T, S> {}
 #[doc(hidden)]
 pub mod __private {
     //! What the derive's generated code reaches; not a public API.
+    //!
+    //! Each requirement of the derive is a trait of its own with its own message, checked where the
+    //! user wrote the offending token, so that a mistake yields one error that says what to write.
+    pub use schemars::JsonSchema;
+    pub use serde::de::DeserializeOwned;
     pub use std::string::String;
 
     use crate::Enforceable;
@@ -159,20 +167,47 @@ pub mod __private {
     pub fn assert_enforceable<T: Enforceable + ?Sized>() {}
 
     #[diagnostic::on_unimplemented(
-        message = "`#[derive(Extract)]` needs `{Self}` to implement `serde::Deserialize` and `schemars::JsonSchema`",
-        label = "add `#[derive(serde::Deserialize, schemars::JsonSchema)]` to this type",
-        note = "`Extract` reads the type's schema from schemars and its values through serde, so their attributes keep their meaning"
+        message = "`#[derive(Extract)]` needs `{Self}` to implement `serde::Deserialize`",
+        label = "add `#[derive(serde::Deserialize)]` to this type",
+        note = "`Extract` reads the model's reply through serde, so serde's attributes (`rename`, `default`, ...) keep their meaning"
     )]
-    pub trait SerdeAndSchemars {}
-    impl<T: serde::de::DeserializeOwned + schemars::JsonSchema> SerdeAndSchemars for T {}
+    pub trait DerivesDeserialize {}
+    #[diagnostic::do_not_recommend]
+    impl<T: DeserializeOwned> DerivesDeserialize for T {}
+    pub fn require_deserialize<T: DerivesDeserialize>() {}
 
-    pub fn require_serde_and_schemars<T: SerdeAndSchemars>() {}
+    #[diagnostic::on_unimplemented(
+        message = "`#[derive(Extract)]` needs `{Self}` to implement `schemars::JsonSchema`",
+        label = "add `#[derive(schemars::JsonSchema)]` to this type",
+        note = "`Extract` sends the schema schemars generates, so doc comments and schemars' attributes keep their meaning"
+    )]
+    pub trait DerivesJsonSchema {}
+    #[diagnostic::do_not_recommend]
+    impl<T: JsonSchema> DerivesJsonSchema for T {}
+    pub fn require_json_schema<T: DerivesJsonSchema>() {}
+
+    /// A function usable as `#[extract(validate = ...)]`: `fn(&T) -> Result<(), E>` with `E: Display`.
+    #[diagnostic::on_unimplemented(
+        message = "`validate` must name a function `fn(&{T}) -> Result<(), E>` where `E: Display`",
+        label = "expected `fn(&{T}) -> Result<(), E>`",
+        note = "for example `fn check(value: &{T}) -> Result<(), String>`; the error text is sent back to the model"
+    )]
+    pub trait Validator<T> {
+        fn run(&self, value: &T) -> Result<(), String>;
+    }
+    #[diagnostic::do_not_recommend]
+    impl<T, F, E> Validator<T> for F
+    where
+        F: Fn(&T) -> Result<(), E>,
+        E: std::fmt::Display,
+    {
+        fn run(&self, value: &T) -> Result<(), String> {
+            self(value).map_err(|e| e.to_string())
+        }
+    }
 
     /// Runs a user's `validate` function and turns its error into the text sent to the model.
-    pub fn validate_with<T, E: std::fmt::Display>(
-        value: &T,
-        check: fn(&T) -> Result<(), E>,
-    ) -> Result<(), String> {
-        check(value).map_err(|e| e.to_string())
+    pub fn validate_with<T, F: Validator<T>>(value: &T, check: F) -> Result<(), String> {
+        check.run(value)
     }
 }

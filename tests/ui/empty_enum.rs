@@ -1,0 +1,8 @@
+use extract::Extract;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+#[derive(Deserialize, JsonSchema, Extract)]
+enum Never {}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use extract::Extract;
+use serde::Deserialize;
+
+#[derive(Deserialize, Extract)]
+struct Person {
+    name: String,
+    age: u32,
+}
+
+fn main() {}
