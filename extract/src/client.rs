@@ -68,7 +68,7 @@ impl Client {
         if let Some(url) = &base_url {
             builder = builder.base_url(url);
         }
-        let is_openai = base_url.as_deref().map_or(true, |u| Dialect::detect(u) == Dialect::OpenAi);
+        let is_openai = base_url.as_deref().is_none_or(|u| Dialect::detect(u) == Dialect::OpenAi);
         match (&key, is_openai) {
             (Some(key), _) => builder = builder.api_key(key),
             (None, true) => {
