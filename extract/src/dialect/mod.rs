@@ -268,7 +268,7 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
     let cut = &body[..body.len().min(MAX)];
     let mut text = String::from_utf8_lossy(cut).into_owned();
     if body.len() > MAX {
-        text.push_str("…");
+        text.push('…');
     }
     text
 }
