@@ -67,17 +67,30 @@ fn client(server: &MockServer) -> Client {
 #[tokio::test]
 async fn sends_the_strict_envelope_and_returns_the_value() {
     let server = server_with(vec![ok(completion(EVENT))]).await;
-    let event = CalendarEvent::extract(&client(&server), "Alice and Bob are going to a science fair on Friday.")
-        .await
-        .expect("a valid reply");
+    let event = CalendarEvent::extract(
+        &client(&server),
+        "Alice and Bob are going to a science fair on Friday.",
+    )
+    .await
+    .expect("a valid reply");
     assert_eq!(
         event,
-        CalendarEvent { name: "Science fair".into(), date: "Friday".into(), participants: vec!["Alice".into(), "Bob".into()] }
+        CalendarEvent {
+            name: "Science fair".into(),
+            date: "Friday".into(),
+            participants: vec!["Alice".into(), "Bob".into()]
+        }
     );
 
     let requests = server.received_requests().await.unwrap_or_default();
     assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0].headers.get("authorization").map(|v| v.as_bytes()), Some(&b"Bearer sk-test-secret-key"[..]));
+    assert_eq!(
+        requests[0]
+            .headers
+            .get("authorization")
+            .map(|v| v.as_bytes()),
+        Some(&b"Bearer sk-test-secret-key"[..])
+    );
     let body: Value = serde_json::from_slice(&requests[0].body).expect("JSON body");
     assert_eq!(body["model"], "test-model");
     assert_eq!(
@@ -109,8 +122,14 @@ async fn sends_the_strict_envelope_and_returns_the_value() {
     assert_eq!(keys, ["name", "date", "participants"]);
     // The user's text is its own user message, never part of the instructions.
     assert_eq!(body["messages"][0]["role"], "system");
-    assert!(!body["messages"][0]["content"].as_str().unwrap_or("").contains("science fair"));
-    assert_eq!(body["messages"][1], json!({"role": "user", "content": "Alice and Bob are going to a science fair on Friday."}));
+    assert!(!body["messages"][0]["content"]
+        .as_str()
+        .unwrap_or("")
+        .contains("science fair"));
+    assert_eq!(
+        body["messages"][1],
+        json!({"role": "user", "content": "Alice and Bob are going to a science fair on Friday."})
+    );
 }
 
 #[tokio::test]
@@ -141,14 +160,21 @@ async fn the_builder_carries_options_and_metadata() {
     assert_eq!(body["model"], "other-model");
     assert_eq!(body["temperature"], 0.0);
     assert_eq!(body["max_tokens"], 200);
-    assert_eq!(body["messages"][0], json!({"role": "system", "content": "Extract the event being planned."}));
+    assert_eq!(
+        body["messages"][0],
+        json!({"role": "system", "content": "Extract the event being planned."})
+    );
     assert_eq!(body["messages"].as_array().map(Vec::len), Some(4));
-    assert_eq!(body["messages"][3]["content"], "Alice and Bob are going to a science fair then.");
+    assert_eq!(
+        body["messages"][3]["content"],
+        "Alice and Bob are going to a science fair then."
+    );
 }
 
 #[tokio::test]
 async fn refusal_is_a_typed_error() {
-    let message = json!({"role": "assistant", "content": null, "refusal": "I can't help with that."});
+    let message =
+        json!({"role": "assistant", "content": null, "refusal": "I can't help with that."});
     let server = server_with(vec![ok(completion_with(message, "stop"))]).await;
     match CalendarEvent::extract(&client(&server), "text").await {
         Err(Error::Refusal { refusal, usage }) => {
@@ -157,7 +183,11 @@ async fn refusal_is_a_typed_error() {
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
-    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(1), "a refusal is not reasked");
+    assert_eq!(
+        server.received_requests().await.map(|r| r.len()),
+        Some(1),
+        "a refusal is not reasked"
+    );
 }
 
 #[tokio::test]
@@ -174,7 +204,9 @@ async fn length_is_truncated_with_the_partial_text() {
 async fn content_filter_is_a_typed_error() {
     let message = json!({"role": "assistant", "content": ""});
     let server = server_with(vec![ok(completion_with(message, "content_filter"))]).await;
-    let err = CalendarEvent::extract(&client(&server), "text").await.expect_err("filtered");
+    let err = CalendarEvent::extract(&client(&server), "text")
+        .await
+        .expect_err("filtered");
     assert!(matches!(err, Error::ContentFilter { .. }), "{err:?}");
 }
 
@@ -182,19 +214,38 @@ async fn content_filter_is_a_typed_error() {
 async fn invalid_then_valid_sends_the_errors_back() {
     let wrong = r#"{"name":"Science fair","date":5,"participants":"Alice"}"#;
     let server = server_with(vec![ok(completion(wrong)), ok(completion(EVENT))]).await;
-    let extraction = client(&server).extract::<CalendarEvent>("text").await.expect("fixed on the reask");
+    let extraction = client(&server)
+        .extract::<CalendarEvent>("text")
+        .await
+        .expect("fixed on the reask");
     assert_eq!(extraction.attempts, 2);
-    assert_eq!(extraction.usage.total_tokens, 30, "usage is summed over attempts");
+    assert_eq!(
+        extraction.usage.total_tokens, 30,
+        "usage is summed over attempts"
+    );
     assert_eq!(extraction.raw, EVENT);
 
     let bodies = bodies(&server).await;
     assert_eq!(bodies.len(), 2);
-    let messages = bodies[1]["messages"].as_array().cloned().unwrap_or_default();
-    assert_eq!(messages.len(), 4, "system, user, the failed reply, the errors");
+    let messages = bodies[1]["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        messages.len(),
+        4,
+        "system, user, the failed reply, the errors"
+    );
     assert_eq!(messages[2], json!({"role": "assistant", "content": wrong}));
     let feedback = messages[3]["content"].as_str().unwrap_or_default();
-    assert!(feedback.contains("/date: 5 is not of type \"string\""), "{feedback}");
-    assert!(feedback.contains("/participants: \"Alice\" is not of type \"array\""), "{feedback}");
+    assert!(
+        feedback.contains("/date: 5 is not of type \"string\""),
+        "{feedback}"
+    );
+    assert!(
+        feedback.contains("/participants: \"Alice\" is not of type \"array\""),
+        "{feedback}"
+    );
 }
 
 #[tokio::test]
@@ -206,14 +257,25 @@ async fn exhaustion_keeps_the_evidence() {
     ])
     .await;
     match CalendarEvent::extract(&client(&server), "text").await {
-        Err(Error::Invalid { raw, errors, attempts, usage, stop }) => {
+        Err(Error::Invalid {
+            raw,
+            errors,
+            attempts,
+            usage,
+            stop,
+        }) => {
             assert_eq!(raw, r#"{"name":3}"#);
             assert_eq!(attempts, 3, "the first try and two reasks");
             assert_eq!(usage.total_tokens, 45);
             assert_eq!(stop, StopReason::RetriesExhausted);
             let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
             assert!(paths.contains(&"/name"), "{errors:?}");
-            assert!(errors.iter().any(|e| e.message.contains("\"date\" is a required property")), "{errors:?}");
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.message.contains("\"date\" is a required property")),
+                "{errors:?}"
+            );
         }
         other => panic!("expected Invalid, got {other:?}"),
     }
@@ -227,14 +289,22 @@ async fn exhaustion_keeps_the_evidence() {
 #[tokio::test]
 async fn zero_retries_means_one_attempt() {
     let server = server_with(vec![ok(completion("not json")), ok(completion(EVENT))]).await;
-    let err = client(&server).extract::<CalendarEvent>("text").max_retries(0).await.expect_err("no reask");
+    let err = client(&server)
+        .extract::<CalendarEvent>("text")
+        .max_retries(0)
+        .await
+        .expect_err("no reask");
     assert!(matches!(err, Error::Invalid { attempts: 1, .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn repeated_errors_stop_early() {
     let server = server_with(vec![ok(completion(r#"{"name":1}"#))]).await;
-    let err = client(&server).extract::<CalendarEvent>("text").max_retries(5).await.expect_err("gives up");
+    let err = client(&server)
+        .extract::<CalendarEvent>("text")
+        .max_retries(5)
+        .await
+        .expect_err("gives up");
     match err {
         Error::Invalid { attempts, stop, .. } => {
             assert_eq!(stop, StopReason::RepeatedErrors);
@@ -246,10 +316,24 @@ async fn repeated_errors_stop_early() {
 
 #[tokio::test]
 async fn the_token_budget_stops_reasks() {
-    let server = server_with(vec![ok(completion(r#"{"name":1}"#)), ok(completion(r#"{"name":2}"#))]).await;
-    let err = client(&server).extract::<CalendarEvent>("text").max_retries(10).token_budget(20).await.expect_err("budget");
+    let server = server_with(vec![
+        ok(completion(r#"{"name":1}"#)),
+        ok(completion(r#"{"name":2}"#)),
+    ])
+    .await;
+    let err = client(&server)
+        .extract::<CalendarEvent>("text")
+        .max_retries(10)
+        .token_budget(20)
+        .await
+        .expect_err("budget");
     match err {
-        Error::Invalid { attempts, stop, usage, .. } => {
+        Error::Invalid {
+            attempts,
+            stop,
+            usage,
+            ..
+        } => {
             assert_eq!(stop, StopReason::TokenBudget);
             assert_eq!(attempts, 2);
             assert_eq!(usage.total_tokens, 30);
@@ -261,7 +345,9 @@ async fn the_token_budget_stops_reasks() {
 #[tokio::test]
 async fn an_enum_root_is_wrapped_and_unwrapped() {
     let server = server_with(vec![ok(completion(r#"{"sentiment":"Negative"}"#))]).await;
-    let sentiment = Sentiment::extract(&client(&server), "I hated it.").await.expect("an enum");
+    let sentiment = Sentiment::extract(&client(&server), "I hated it.")
+        .await
+        .expect("an enum");
     assert_eq!(sentiment, Sentiment::Negative);
     let body = &bodies(&server).await[0];
     assert_eq!(
@@ -277,21 +363,46 @@ async fn an_enum_root_is_wrapped_and_unwrapped() {
 
 #[tokio::test]
 async fn a_wrong_enum_value_is_reported_at_its_wrapped_path() {
-    let server = server_with(vec![ok(completion(r#"{"sentiment":"Angry"}"#)), ok(completion(r#"{"sentiment":"Neutral"}"#))]).await;
-    let sentiment = Sentiment::extract(&client(&server), "Meh.").await.expect("fixed");
+    let server = server_with(vec![
+        ok(completion(r#"{"sentiment":"Angry"}"#)),
+        ok(completion(r#"{"sentiment":"Neutral"}"#)),
+    ])
+    .await;
+    let sentiment = Sentiment::extract(&client(&server), "Meh.")
+        .await
+        .expect("fixed");
     assert_eq!(sentiment, Sentiment::Neutral);
-    let feedback = bodies(&server).await[1]["messages"][3]["content"].as_str().unwrap_or_default().to_owned();
-    assert!(feedback.contains("/sentiment: \"Angry\" is not one of"), "{feedback}");
+    let feedback = bodies(&server).await[1]["messages"][3]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        feedback.contains("/sentiment: \"Angry\" is not one of"),
+        "{feedback}"
+    );
 }
 
 #[tokio::test]
 async fn a_validate_failure_is_reasked_and_fixed() {
-    let server = server_with(vec![ok(completion(r#"{"guests":[]}"#)), ok(completion(r#"{"guests":["Ann"]}"#))]).await;
-    let party = client(&server).extract::<Party>("Ann is coming.").await.expect("fixed");
+    let server = server_with(vec![
+        ok(completion(r#"{"guests":[]}"#)),
+        ok(completion(r#"{"guests":["Ann"]}"#)),
+    ])
+    .await;
+    let party = client(&server)
+        .extract::<Party>("Ann is coming.")
+        .await
+        .expect("fixed");
     assert_eq!(party.value.guests, ["Ann"]);
     assert_eq!(party.attempts, 2);
-    let feedback = bodies(&server).await[1]["messages"][3]["content"].as_str().unwrap_or_default().to_owned();
-    assert!(feedback.contains("(root): a party needs at least one guest"), "{feedback}");
+    let feedback = bodies(&server).await[1]["messages"][3]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        feedback.contains("(root): a party needs at least one guest"),
+        "{feedback}"
+    );
 }
 
 #[tokio::test]
@@ -304,8 +415,15 @@ async fn retries_429_after_the_delay_it_asks_for() {
     ])
     .await;
     let started = std::time::Instant::now();
-    let extraction = client(&server).extract::<CalendarEvent>("text").await.expect("retried");
-    assert!(started.elapsed() >= Duration::from_millis(950), "waited {:?}", started.elapsed());
+    let extraction = client(&server)
+        .extract::<CalendarEvent>("text")
+        .await
+        .expect("retried");
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "waited {:?}",
+        started.elapsed()
+    );
     assert_eq!(extraction.attempts, 1, "a transport retry is not a reask");
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(2));
 }
@@ -317,7 +435,10 @@ async fn a_429_asking_for_too_long_is_returned_with_the_delay() {
         .set_body_json(json!({"error": {"message": "Try again in an hour"}}))])
     .await;
     match CalendarEvent::extract(&client(&server), "text").await {
-        Err(Error::RateLimited { retry_after, message }) => {
+        Err(Error::RateLimited {
+            retry_after,
+            message,
+        }) => {
             assert_eq!(retry_after, Some(Duration::from_secs(3600)));
             assert_eq!(message, "Try again in an hour");
         }
@@ -328,7 +449,10 @@ async fn a_429_asking_for_too_long_is_returned_with_the_delay() {
 
 #[tokio::test]
 async fn server_errors_are_retried_then_reported() {
-    let server = server_with(vec![ResponseTemplate::new(503).set_body_string("upstream unavailable")]).await;
+    let server = server_with(vec![
+        ResponseTemplate::new(503).set_body_string("upstream unavailable")
+    ])
+    .await;
     let client = Client::builder()
         .base_url(format!("{}/v1", server.uri()))
         .model("m")
@@ -337,7 +461,11 @@ async fn server_errors_are_retried_then_reported() {
         .build()
         .expect("config");
     match CalendarEvent::extract(&client, "text").await {
-        Err(Error::Api { status: 503, message, .. }) => assert_eq!(message, "upstream unavailable"),
+        Err(Error::Api {
+            status: 503,
+            message,
+            ..
+        }) => assert_eq!(message, "upstream unavailable"),
         other => panic!("{other:?}"),
     }
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(3));
@@ -349,9 +477,15 @@ async fn client_errors_are_not_retried_and_keep_the_message() {
         json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}),
     )])
     .await;
-    let err = CalendarEvent::extract(&client(&server), "text").await.expect_err("401");
+    let err = CalendarEvent::extract(&client(&server), "text")
+        .await
+        .expect_err("401");
     match &err {
-        Error::Api { status: 401, code, message } => {
+        Error::Api {
+            status: 401,
+            code,
+            message,
+        } => {
             assert_eq!(code.as_deref(), Some("invalid_api_key"));
             assert_eq!(message, "Incorrect API key provided");
         }
@@ -363,7 +497,10 @@ async fn client_errors_are_not_retried_and_keep_the_message() {
 
 #[tokio::test]
 async fn a_stalled_server_times_out() {
-    let server = server_with(vec![ok(completion(EVENT)).set_delay(Duration::from_secs(10))]).await;
+    let server = server_with(vec![
+        ok(completion(EVENT)).set_delay(Duration::from_secs(10))
+    ])
+    .await;
     let client = Client::builder()
         .base_url(format!("{}/v1", server.uri()))
         .model("m")
@@ -371,9 +508,15 @@ async fn a_stalled_server_times_out() {
         .build()
         .expect("config");
     let started = std::time::Instant::now();
-    let err = CalendarEvent::extract(&client, "text").await.expect_err("timeout");
+    let err = CalendarEvent::extract(&client, "text")
+        .await
+        .expect_err("timeout");
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -384,10 +527,17 @@ async fn tools_mode_reads_the_call_arguments() {
         "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "CalendarEvent", "arguments": EVENT}}]
     });
     let server = server_with(vec![ok(completion_with(message, "tool_calls"))]).await;
-    let extraction = client(&server).extract::<CalendarEvent>("text").mode(Mode::Tools).await.expect("tool call");
+    let extraction = client(&server)
+        .extract::<CalendarEvent>("text")
+        .mode(Mode::Tools)
+        .await
+        .expect("tool call");
     assert_eq!(extraction.value.participants, ["Alice", "Bob"]);
     let body = &bodies(&server).await[0];
-    assert_eq!(body["tool_choice"], json!({"type": "function", "function": {"name": "CalendarEvent"}}));
+    assert_eq!(
+        body["tool_choice"],
+        json!({"type": "function", "function": {"name": "CalendarEvent"}})
+    );
     assert_eq!(body["tools"][0]["function"]["name"], "CalendarEvent");
     assert_eq!(body["tools"][0]["function"]["strict"], true);
     assert!(body.get("response_format").is_none());
@@ -397,18 +547,29 @@ async fn tools_mode_reads_the_call_arguments() {
 async fn prompt_mode_finds_json_in_prose_and_sends_the_schema_in_instructions() {
     let reply = format!("Here is the event:\n```json\n{EVENT}\n```\nAnything else?");
     let server = server_with(vec![ok(completion(&reply))]).await;
-    let extraction = client(&server).extract::<CalendarEvent>("text").mode(Mode::Prompt).await.expect("located");
+    let extraction = client(&server)
+        .extract::<CalendarEvent>("text")
+        .mode(Mode::Prompt)
+        .await
+        .expect("located");
     assert_eq!(extraction.value.name, "Science fair");
     let body = &bodies(&server).await[0];
     assert!(body.get("response_format").is_none());
     let system = body["messages"][0]["content"].as_str().unwrap_or_default();
-    assert!(system.contains("\"participants\":{\"type\":\"array\""), "{system}");
+    assert!(
+        system.contains("\"participants\":{\"type\":\"array\""),
+        "{system}"
+    );
 }
 
 #[tokio::test]
 async fn json_object_mode_sends_json_object() {
     let server = server_with(vec![ok(completion(EVENT))]).await;
-    client(&server).extract::<CalendarEvent>("text").mode(Mode::JsonObject).await.expect("valid");
+    client(&server)
+        .extract::<CalendarEvent>("text")
+        .mode(Mode::JsonObject)
+        .await
+        .expect("valid");
     let body = &bodies(&server).await[0];
     assert_eq!(body["response_format"], json!({"type": "json_object"}));
 }
@@ -416,15 +577,23 @@ async fn json_object_mode_sends_json_object() {
 #[tokio::test]
 async fn a_rejected_mode_falls_back_once_per_client_and_model() {
     let server = server_with(vec![
-        ResponseTemplate::new(400).set_body_json(json!({"error": {"message": "response_format json_schema is not supported"}})),
+        ResponseTemplate::new(400).set_body_json(
+            json!({"error": {"message": "response_format json_schema is not supported"}}),
+        ),
         ok(completion(EVENT)),
         ok(completion(EVENT)),
     ])
     .await;
     let client = client(&server);
-    let first = client.extract::<CalendarEvent>("text").await.expect("fell back");
+    let first = client
+        .extract::<CalendarEvent>("text")
+        .await
+        .expect("fell back");
     assert_eq!(first.mode, Mode::JsonObject);
-    let second = client.extract::<CalendarEvent>("text").await.expect("remembered");
+    let second = client
+        .extract::<CalendarEvent>("text")
+        .await
+        .expect("remembered");
     assert_eq!(second.mode, Mode::JsonObject);
     let bodies = bodies(&server).await;
     assert_eq!(bodies.len(), 3, "the rejection is paid once");
@@ -433,10 +602,13 @@ async fn a_rejected_mode_falls_back_once_per_client_and_model() {
 
 #[tokio::test]
 async fn a_bad_request_that_is_not_about_the_mode_is_returned() {
-    let server = server_with(vec![ResponseTemplate::new(400)
-        .set_body_json(json!({"error": {"message": "The model `nope` does not exist", "code": "model_not_found"}}))])
+    let server = server_with(vec![ResponseTemplate::new(400).set_body_json(
+        json!({"error": {"message": "The model `nope` does not exist", "code": "model_not_found"}}),
+    )])
     .await;
-    let err = CalendarEvent::extract(&client(&server), "text").await.expect_err("400");
+    let err = CalendarEvent::extract(&client(&server), "text")
+        .await
+        .expect_err("400");
     assert!(matches!(err, Error::Api { status: 400, .. }), "{err:?}");
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(1));
 }
@@ -444,14 +616,29 @@ async fn a_bad_request_that_is_not_about_the_mode_is_returned() {
 #[tokio::test]
 async fn replies_that_break_the_protocol_are_typed_errors() {
     let cases = [
-        (ResponseTemplate::new(200).set_body_string("<html><body>502 Bad Gateway</body></html>"), "HTML page"),
-        (ok(json!({"id": "x", "object": "chat.completion", "choices": []})), "no `choices`"),
-        (ResponseTemplate::new(200).set_body_bytes(b"{\"choices\":[{\"message\":{\"content\":\"\xff\xfe\"}}]}".to_vec()), "not valid UTF-8"),
+        (
+            ResponseTemplate::new(200).set_body_string("<html><body>502 Bad Gateway</body></html>"),
+            "HTML page",
+        ),
+        (
+            ok(json!({"id": "x", "object": "chat.completion", "choices": []})),
+            "no `choices`",
+        ),
+        (
+            ResponseTemplate::new(200).set_body_bytes(
+                b"{\"choices\":[{\"message\":{\"content\":\"\xff\xfe\"}}]}".to_vec(),
+            ),
+            "not valid UTF-8",
+        ),
     ];
     for (reply, expected) in cases {
         let server = server_with(vec![reply]).await;
         match CalendarEvent::extract(&client(&server), "text").await {
-            Err(Error::UnexpectedResponse { status: 200, message, .. }) => assert!(message.contains(expected), "{message}"),
+            Err(Error::UnexpectedResponse {
+                status: 200,
+                message,
+                ..
+            }) => assert!(message.contains(expected), "{message}"),
             other => panic!("{expected}: {other:?}"),
         }
     }
@@ -474,11 +661,17 @@ async fn lenient_envelopes_still_succeed() {
 #[tokio::test]
 async fn empty_content_is_reasked() {
     let server = server_with(vec![
-        ok(completion_with(json!({"role": "assistant", "content": null}), "stop")),
+        ok(completion_with(
+            json!({"role": "assistant", "content": null}),
+            "stop",
+        )),
         ok(completion(EVENT)),
     ])
     .await;
-    let extraction = client(&server).extract::<CalendarEvent>("text").await.expect("reasked");
+    let extraction = client(&server)
+        .extract::<CalendarEvent>("text")
+        .await
+        .expect("reasked");
     assert_eq!(extraction.attempts, 2);
 }
 
@@ -493,14 +686,20 @@ async fn an_oversized_body_is_an_error_not_an_allocation() {
         .build()
         .expect("config");
     match CalendarEvent::extract(&client, "text").await {
-        Err(Error::UnexpectedResponse { message, .. }) => assert!(message.contains("larger than the 1048576-byte cap"), "{message}"),
+        Err(Error::UnexpectedResponse { message, .. }) => assert!(
+            message.contains("larger than the 1048576-byte cap"),
+            "{message}"
+        ),
         other => panic!("{other:?}"),
     }
 }
 
 #[tokio::test]
 async fn connection_refused_is_a_transport_error_after_retries() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(9);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(9);
     let client = Client::builder()
         .base_url(format!("http://127.0.0.1:{port}/v1"))
         .model("m")
@@ -509,7 +708,9 @@ async fn connection_refused_is_a_transport_error_after_retries() {
         .build()
         .expect("config");
     match CalendarEvent::extract(&client, "text").await {
-        Err(Error::Transport { attempts, message, .. }) => {
+        Err(Error::Transport {
+            attempts, message, ..
+        }) => {
             assert_eq!(attempts, 2);
             assert_eq!(message, "could not connect");
         }
@@ -533,5 +734,7 @@ async fn only_the_configured_auth_is_sent() {
         .model("m")
         .build()
         .expect("config");
-    CalendarEvent::extract(&client, "text").await.expect("headers matched");
+    CalendarEvent::extract(&client, "text")
+        .await
+        .expect("headers matched");
 }

@@ -48,7 +48,10 @@ async fn calendar_event() {
     let people = lower(&event.participants);
     assert!(people.iter().any(|p| p.contains("alice")), "{event:?}");
     assert!(people.iter().any(|p| p.contains("bob")), "{event:?}");
-    assert!(!event.name.is_empty() && !event.date.is_empty(), "{event:?}");
+    assert!(
+        !event.name.is_empty() && !event.date.is_empty(),
+        "{event:?}"
+    );
     assert_eq!(extraction.mode, Mode::JsonSchema);
     assert!(extraction.usage.prompt_tokens > 0 && extraction.usage.completion_tokens > 0);
 }
@@ -96,7 +99,11 @@ async fn optional_fields() {
         .expect("a typed value")
         .value;
     assert!(contact.name.contains("Maria"), "{contact:?}");
-    assert_eq!(contact.email.as_deref(), Some("maria@example.com"), "{contact:?}");
+    assert_eq!(
+        contact.email.as_deref(),
+        Some("maria@example.com"),
+        "{contact:?}"
+    );
 }
 
 #[derive(Debug, Deserialize, JsonSchema, Extract)]
@@ -121,7 +128,10 @@ async fn vec_of_objects() {
         .expect("a typed value")
         .value;
     assert!(!order.items.is_empty(), "{order:?}");
-    assert!(order.items.iter().all(|item| !item.product.is_empty()), "{order:?}");
+    assert!(
+        order.items.iter().all(|item| !item.product.is_empty()),
+        "{order:?}"
+    );
 }
 
 #[derive(Debug, Deserialize, JsonSchema, Extract, PartialEq)]
@@ -212,7 +222,11 @@ async fn classification_enum_root() {
         .temperature(0.0)
         .await
         .expect("a typed value");
-    assert!(extraction.raw.contains("\"sentiment\""), "the enum travels wrapped: {}", extraction.raw);
+    assert!(
+        extraction.raw.contains("\"sentiment\""),
+        "the enum travels wrapped: {}",
+        extraction.raw
+    );
 }
 
 static FIRST_CHECK: AtomicBool = AtomicBool::new(true);
@@ -262,7 +276,10 @@ async fn chat_history_input() {
         .expect("a typed value")
         .value;
     let people = lower(&event.participants);
-    assert!(people.iter().any(|p| p.contains("carol")) || people.iter().any(|p| p.contains("dave")), "{event:?}");
+    assert!(
+        people.iter().any(|p| p.contains("carol")) || people.iter().any(|p| p.contains("dave")),
+        "{event:?}"
+    );
 }
 
 #[tokio::test]
@@ -276,7 +293,10 @@ async fn truncation_at_the_token_limit() {
         .expect_err("5 tokens cannot hold the event");
     match err {
         Error::Truncated { partial, usage } => {
-            assert!(partial.starts_with('{'), "greedy decoding under the grammar opens an object: {partial:?}");
+            assert!(
+                partial.starts_with('{'),
+                "greedy decoding under the grammar opens an object: {partial:?}"
+            );
             assert_eq!(usage.completion_tokens, 5);
         }
         other => panic!("{other:?}"),
@@ -300,7 +320,10 @@ async fn unconstrained(mode: Mode) -> Result<CalendarEvent, Error> {
             Ok(extraction.value)
         }
         Err(err @ (Error::Invalid { .. } | Error::Truncated { .. })) => {
-            assert!(err.raw_output().is_some_and(|raw| !raw.is_empty()), "{mode}: the evidence is kept");
+            assert!(
+                err.raw_output().is_some_and(|raw| !raw.is_empty()),
+                "{mode}: the evidence is kept"
+            );
             eprintln!("{mode}: {err}");
             Err(err)
         }

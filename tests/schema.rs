@@ -47,8 +47,13 @@ enum Role {
 #[derive(Deserialize, JsonSchema, Extract)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Contact {
-    Email { address: String },
-    Phone { number: String, extension: Option<u32> },
+    Email {
+        address: String,
+    },
+    Phone {
+        number: String,
+        extension: Option<u32>,
+    },
 }
 
 /// A tree of comments, recursive through `Box` and `Vec`.
@@ -127,9 +132,21 @@ fn problems_name_each_offending_path() {
     let found = problems::<Loose>(Target::OpenAi);
     let text: Vec<String> = found.iter().map(ToString::to_string).collect();
     assert_eq!(found.len(), 3, "{text:#?}");
-    assert!(text.iter().any(|p| p.contains("labels") && p.contains("open keys")), "{text:#?}");
-    assert!(text.iter().any(|p| p.contains("payload") && p.contains("any value")), "{text:#?}");
-    assert!(text.iter().any(|p| p.contains("Counts") || p.contains("counts")), "{text:#?}");
+    assert!(
+        text.iter()
+            .any(|p| p.contains("labels") && p.contains("open keys")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter()
+            .any(|p| p.contains("payload") && p.contains("any value")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter()
+            .any(|p| p.contains("Counts") || p.contains("counts")),
+        "{text:#?}"
+    );
 }
 
 #[derive(Deserialize, JsonSchema, Extract)]
@@ -184,7 +201,10 @@ struct L12 {
 #[test]
 fn nesting_deeper_than_openai_allows_is_a_problem() {
     let found = problems::<L1>(Target::OpenAi);
-    assert!(found.iter().any(|p| p.message.contains("nested 11 deep")), "{found:#?}");
+    assert!(
+        found.iter().any(|p| p.message.contains("nested 11 deep")),
+        "{found:#?}"
+    );
     assert!(problems::<L3>(Target::OpenAi).is_empty());
 }
 
@@ -210,8 +230,14 @@ impl Enforceable for BigEnum {}
 fn openai_limits_are_checked() {
     let found = problems::<Huge>(Target::OpenAi);
     let text: Vec<String> = found.iter().map(ToString::to_string).collect();
-    assert!(text.iter().any(|p| p.contains("1200 enum values in all")), "{text:#?}");
-    assert!(text.iter().any(|p| p.contains("an enum of 1200 values")), "{text:#?}");
+    assert!(
+        text.iter().any(|p| p.contains("1200 enum values in all")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter().any(|p| p.contains("an enum of 1200 values")),
+        "{text:#?}"
+    );
 }
 
 #[test]

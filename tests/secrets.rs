@@ -26,7 +26,10 @@ struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -52,7 +55,9 @@ async fn the_key_appears_nowhere() {
             ok(completion("not json")),
             ok(completion(r#"{"text": 1}"#)),
             ok(completion(r#"{"text": 2}"#)),
-            ResponseTemplate::new(401).set_body_json(json!({"error": {"message": "Incorrect API key provided: sk-proj-***cdef"}})),
+            ResponseTemplate::new(401).set_body_json(
+                json!({"error": {"message": "Incorrect API key provided: sk-proj-***cdef"}}),
+            ),
         ]))
         .mount(&server)
         .await;
@@ -76,17 +81,30 @@ async fn the_key_appears_nowhere() {
             source = s.source();
         }
     }
-    let bad_header = Client::builder().api_key(format!("{KEY}\n")).build().expect_err("bad key");
+    let bad_header = Client::builder()
+        .api_key(format!("{KEY}\n"))
+        .build()
+        .expect_err("bad key");
     texts.push(format!("{bad_header} {bad_header:?}"));
 
-    texts.push(String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned());
-    assert!(texts.last().is_some_and(|log| log.contains("retrying the HTTP request")), "tracing was captured");
+    texts.push(
+        String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned(),
+    );
+    assert!(
+        texts
+            .last()
+            .is_some_and(|log| log.contains("retrying the HTTP request")),
+        "tracing was captured"
+    );
     for text in &texts {
         assert!(!text.contains("TOPSECRET"), "the key leaked: {text}");
     }
     // The key did go where it belongs.
     let requests = server.received_requests().await.unwrap_or_default();
-    assert!(requests.iter().all(|r| r.headers.get("authorization").is_some_and(|v| v.as_bytes() == format!("Bearer {KEY}").as_bytes())));
+    assert!(requests.iter().all(|r| r
+        .headers
+        .get("authorization")
+        .is_some_and(|v| v.as_bytes() == format!("Bearer {KEY}").as_bytes())));
 }
 
 #[test]
@@ -100,15 +118,26 @@ fn errors_are_send_sync_static() {
 #[test]
 fn from_env_says_what_is_missing() {
     // One test touches the environment, so nothing races with it.
-    for var in ["OPENAI_API_KEY", "OPENAI_BASE_URL", "EXTRACT_MODEL", "OPENAI_MODEL"] {
+    for var in [
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "EXTRACT_MODEL",
+        "OPENAI_MODEL",
+    ] {
         std::env::remove_var(var);
     }
     let err = Client::from_env().expect_err("no key");
-    assert!(err.to_string().contains("OPENAI_API_KEY is not set"), "{err}");
+    assert!(
+        err.to_string().contains("OPENAI_API_KEY is not set"),
+        "{err}"
+    );
 
     std::env::set_var("OPENAI_BASE_URL", "http://127.0.0.1:8080/v1");
     let err = Client::from_env().expect_err("no model");
-    assert!(err.to_string().contains("EXTRACT_MODEL is not set"), "{err}");
+    assert!(
+        err.to_string().contains("EXTRACT_MODEL is not set"),
+        "{err}"
+    );
 
     std::env::set_var("EXTRACT_MODEL", "smollm2");
     let client = Client::from_env().expect("local server, no key needed");
@@ -128,16 +157,41 @@ fn from_env_says_what_is_missing() {
 #[test]
 fn bad_configurations_fail_at_build() {
     let cases = [
-        (Client::builder().base_url("not a url").model("m"), "is not a URL"),
-        (Client::builder().base_url("ftp://example.com/v1").model("m"), "must start with http"),
-        (Client::builder().base_url("http://127.0.0.1:1/v1"), "no model set"),
+        (
+            Client::builder().base_url("not a url").model("m"),
+            "is not a URL",
+        ),
+        (
+            Client::builder()
+                .base_url("ftp://example.com/v1")
+                .model("m"),
+            "must start with http",
+        ),
+        (
+            Client::builder().base_url("http://127.0.0.1:1/v1"),
+            "no model set",
+        ),
         (Client::builder().model("gpt-4o"), "OpenAI needs an API key"),
-        (Client::builder().base_url("http://127.0.0.1:1/v1").model("m").timeout(Duration::ZERO), "timeout"),
-        (Client::builder().base_url("http://127.0.0.1:1/v1").model("m").header("bad header", "v", false), "not a valid header name"),
+        (
+            Client::builder()
+                .base_url("http://127.0.0.1:1/v1")
+                .model("m")
+                .timeout(Duration::ZERO),
+            "timeout",
+        ),
+        (
+            Client::builder()
+                .base_url("http://127.0.0.1:1/v1")
+                .model("m")
+                .header("bad header", "v", false),
+            "not a valid header name",
+        ),
     ];
     for (builder, expected) in cases {
         match builder.build() {
-            Err(extract::Error::Config { message }) => assert!(message.contains(expected), "{message}"),
+            Err(extract::Error::Config { message }) => {
+                assert!(message.contains(expected), "{message}")
+            }
             other => panic!("{expected}: {other:?}"),
         }
     }

@@ -68,25 +68,23 @@ impl Client {
         if let Some(url) = &base_url {
             builder = builder.base_url(url);
         }
-        let is_openai = base_url.as_deref().is_none_or(|u| Dialect::detect(u) == Dialect::OpenAi);
+        let is_openai = base_url
+            .as_deref()
+            .is_none_or(|u| Dialect::detect(u) == Dialect::OpenAi);
         match (&key, is_openai) {
             (Some(key), _) => builder = builder.api_key(key),
-            (None, true) => {
-                return Err(Error::config(
-                    "OPENAI_API_KEY is not set; set it, or set OPENAI_BASE_URL (and EXTRACT_MODEL) to \
+            (None, true) => return Err(Error::config(
+                "OPENAI_API_KEY is not set; set it, or set OPENAI_BASE_URL (and EXTRACT_MODEL) to \
                      an OpenAI-compatible server that needs no key",
-                ))
-            }
+            )),
             (None, false) => {}
         }
         match (model, is_openai) {
             (Some(model), _) => builder = builder.model(model),
             (None, true) => builder = builder.model(OPENAI_DEFAULT_MODEL),
-            (None, false) => {
-                return Err(Error::config(
-                    "EXTRACT_MODEL is not set; set it to a model the server at OPENAI_BASE_URL serves",
-                ))
-            }
+            (None, false) => return Err(Error::config(
+                "EXTRACT_MODEL is not set; set it to a model the server at OPENAI_BASE_URL serves",
+            )),
         }
         builder.build()
     }
@@ -119,13 +117,27 @@ impl Client {
     /// The mode to use for `model` when the caller chose none: the one a previous rejection fell
     /// back to, or the dialect's default.
     pub(crate) fn automatic_mode(&self, model: &str) -> Mode {
-        let remembered = self.inner.fallbacks.lock().unwrap_or_else(|e| e.into_inner()).get(model).copied();
+        let remembered = self
+            .inner
+            .fallbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(model)
+            .copied();
         remembered.unwrap_or_else(|| self.inner.dialect.default_mode())
     }
 
     pub(crate) fn remember_fallback(&self, model: &str, mode: Mode) {
-        tracing::info!(model, mode = mode.as_str(), "the server rejected the mode; falling back");
-        self.inner.fallbacks.lock().unwrap_or_else(|e| e.into_inner()).insert(model.to_owned(), mode);
+        tracing::info!(
+            model,
+            mode = mode.as_str(),
+            "the server rejected the mode; falling back"
+        );
+        self.inner
+            .fallbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(model.to_owned(), mode);
     }
 
     pub(crate) fn max_retries(&self) -> u32 {
@@ -146,13 +158,27 @@ impl Client {
         options: &Options,
     ) -> Result<Reply, Error> {
         let dialect = self.inner.dialect.imp();
-        let request = ChatRequest { model, mode, schema, turns, options };
+        let request = ChatRequest {
+            model,
+            mode,
+            schema,
+            turns,
+            options,
+        };
         let body = serde_json::to_vec(&dialect.chat_body(&request))
             .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
         let url = dialect.chat_url(&self.inner.base_url, model);
         let mut headers = self.inner.headers.clone();
         dialect.request_headers(&request, &mut headers)?;
-        let reply = transport::post(&self.inner.http, &url, &headers, body, &self.inner.policy, dialect).await?;
+        let reply = transport::post(
+            &self.inner.http,
+            &url,
+            &headers,
+            body,
+            &self.inner.policy,
+            dialect,
+        )
+        .await?;
         dialect.parse_reply(reply.status, &reply.headers, &reply.body)
     }
 }
@@ -161,7 +187,10 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("base_url", &self.inner.base_url)
-            .field("api_key", &self.inner.api_key.as_ref().map(|_| "[redacted]"))
+            .field(
+                "api_key",
+                &self.inner.api_key.as_ref().map(|_| "[redacted]"),
+            )
             .field("model", &self.inner.model)
             .field("dialect", &self.inner.dialect)
             .field("mode", &self.inner.mode)
@@ -293,7 +322,12 @@ impl ClientBuilder {
         self
     }
     /// An extra header on every request. Mark it `sensitive` when it carries a secret.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>, sensitive: bool) -> Self {
+    pub fn header(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+        sensitive: bool,
+    ) -> Self {
         self.headers.push((name.into(), value.into(), sensitive));
         self
     }
@@ -315,29 +349,40 @@ impl ClientBuilder {
         let parsed = reqwest::Url::parse(&base_url)
             .map_err(|e| Error::config(format!("base URL `{base_url}` is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(Error::config(format!("base URL `{base_url}` must start with http:// or https://")));
+            return Err(Error::config(format!(
+                "base URL `{base_url}` must start with http:// or https://"
+            )));
         }
         let dialect = self.dialect.unwrap_or_else(|| Dialect::detect(&base_url));
         let model = match self.model {
             Some(m) if !m.trim().is_empty() => m,
             _ if dialect == Dialect::OpenAi => OPENAI_DEFAULT_MODEL.to_owned(),
-            _ => return Err(Error::config("no model set; call `.model(\"...\")` with a model the server serves")),
+            _ => {
+                return Err(Error::config(
+                    "no model set; call `.model(\"...\")` with a model the server serves",
+                ))
+            }
         };
         if dialect == Dialect::OpenAi && self.api_key.is_none() {
-            return Err(Error::config("OpenAI needs an API key; call `.api_key(...)` or use `Client::from_env()`"));
+            return Err(Error::config(
+                "OpenAI needs an API key; call `.api_key(...)` or use `Client::from_env()`",
+            ));
         }
         if self.policy.timeout.is_zero() {
             return Err(Error::config("the timeout must be longer than zero"));
         }
         let mut headers = HeaderMap::new();
         if let Some(key) = &self.api_key {
-            dialect.imp().auth_headers(key.expose_secret(), &mut headers)?;
+            dialect
+                .imp()
+                .auth_headers(key.expose_secret(), &mut headers)?;
         }
         for (name, value, sensitive) in self.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| Error::config(format!("`{name}` is not a valid header name")))?;
-            let mut value = HeaderValue::from_str(&value)
-                .map_err(|_| Error::config(format!("the value of header `{name}` is not valid in HTTP")))?;
+            let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                Error::config(format!("the value of header `{name}` is not valid in HTTP"))
+            })?;
             value.set_sensitive(sensitive);
             headers.insert(name, value);
         }

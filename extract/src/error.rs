@@ -119,14 +119,18 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn config(message: impl Into<String>) -> Self {
-        Error::Config { message: message.into() }
+        Error::Config {
+            message: message.into(),
+        }
     }
 
     /// The raw model output this error carries, if any: the invalid, truncated or filtered text.
     pub fn raw_output(&self) -> Option<&str> {
         match self {
             Error::Invalid { raw, .. } => Some(raw),
-            Error::Truncated { partial, .. } | Error::ContentFilter { partial, .. } => Some(partial),
+            Error::Truncated { partial, .. } | Error::ContentFilter { partial, .. } => {
+                Some(partial)
+            }
             Error::Refusal { refusal, .. } => Some(refusal),
             _ => None,
         }
@@ -155,13 +159,20 @@ pub struct Violation {
 
 impl Violation {
     pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Violation { path: path.into(), message: message.into() }
+        Violation {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.path.is_empty() { "(root)" } else { &self.path };
+        let path = if self.path.is_empty() {
+            "(root)"
+        } else {
+            &self.path
+        };
         write!(f, "{path}: {}", self.message)
     }
 }
@@ -191,7 +202,11 @@ impl fmt::Display for InvalidDisplay<'_> {
             StopReason::RepeatedErrors => "the model repeated the same errors",
             StopReason::TokenBudget => "the token budget is spent",
         };
-        write!(f, "invalid output after {} attempt(s) ({why})", self.attempts)?;
+        write!(
+            f,
+            "invalid output after {} attempt(s) ({why})",
+            self.attempts
+        )?;
         for (i, err) in self.errors.iter().take(5).enumerate() {
             write!(f, "{} {err}", if i == 0 { ":" } else { ";" })?;
         }

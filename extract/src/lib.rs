@@ -77,7 +77,7 @@ pub use error::{Error, StopReason, Violation};
 /// Every field type is checked at compile time to be enforceable by a strict provider: maps,
 /// `serde_json::Value` and types that do not derive `Extract` are rejected at the field.
 pub use extract_derive::Extract;
-pub use request::{Extraction, ExtractRequest, Input, Message, Mode, Role};
+pub use request::{ExtractRequest, Extraction, Input, Message, Mode, Role};
 pub use usage::Usage;
 
 /// A type that can be extracted from text by a language model: it has a JSON Schema (schemars), can
@@ -138,10 +138,33 @@ macro_rules! enforceable {
     ($($ty:ty),* $(,)?) => { $(#[diagnostic::do_not_recommend] impl Enforceable for $ty {})* };
 }
 enforceable!(
-    bool, char, String, u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64,
-    std::num::NonZeroU8, std::num::NonZeroU16, std::num::NonZeroU32, std::num::NonZeroU64,
-    std::num::NonZeroI32, std::num::NonZeroI64, std::path::PathBuf, std::net::IpAddr,
-    std::net::Ipv4Addr, std::net::Ipv6Addr,
+    bool,
+    char,
+    String,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    std::num::NonZeroU8,
+    std::num::NonZeroU16,
+    std::num::NonZeroU32,
+    std::num::NonZeroU64,
+    std::num::NonZeroI32,
+    std::num::NonZeroI64,
+    std::path::PathBuf,
+    std::net::IpAddr,
+    std::net::Ipv4Addr,
+    std::net::Ipv6Addr,
 );
 impl<T: Enforceable> Enforceable for Option<T> {}
 impl<T: Enforceable> Enforceable for Vec<T> {}

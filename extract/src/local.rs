@@ -40,7 +40,10 @@ impl LocalModel {
     pub fn start_blocking() -> Result<LocalModel, Error> {
         if let Ok(url) = std::env::var(URL_VAR) {
             if !url.trim().is_empty() {
-                return Ok(LocalModel { base_url: url.trim().trim_end_matches('/').to_owned(), child: None });
+                return Ok(LocalModel {
+                    base_url: url.trim().trim_end_matches('/').to_owned(),
+                    child: None,
+                });
             }
         }
         let script = script_path()?;
@@ -70,7 +73,10 @@ impl LocalModel {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| Error::config(format!("could not start the local model: {e}")))?;
-        let mut local = LocalModel { base_url: format!("http://127.0.0.1:{port}/v1"), child: Some(child) };
+        let mut local = LocalModel {
+            base_url: format!("http://127.0.0.1:{port}/v1"),
+            child: Some(child),
+        };
         local.wait_healthy(port, Duration::from_secs(120))?;
         Ok(local)
     }
@@ -84,7 +90,9 @@ impl LocalModel {
                     if let Some(mut pipe) = child.stderr.take() {
                         let _ = pipe.read_to_string(&mut stderr);
                     }
-                    return Err(Error::config(format!("the local model server exited ({status}): {stderr}")));
+                    return Err(Error::config(format!(
+                        "the local model server exited ({status}): {stderr}"
+                    )));
                 }
             }
             if health(port) {
@@ -92,7 +100,9 @@ impl LocalModel {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        Err(Error::config(format!("the local model server was not healthy within {limit:?}")))
+        Err(Error::config(format!(
+            "the local model server was not healthy within {limit:?}"
+        )))
     }
 
     /// The server's OpenAI-compatible base URL.
@@ -146,7 +156,10 @@ fn health(port: u16) -> bool {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+    if stream
+        .write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut head = [0u8; 16];

@@ -75,8 +75,15 @@ pub(crate) fn turns(
     if mode == Mode::Tools {
         let id = format!("call_extract_{attempt}");
         vec![
-            Turn::ToolCall { id: id.clone(), name: schema.name.to_owned(), arguments: quoted },
-            Turn::ToolResult { id, content: feedback },
+            Turn::ToolCall {
+                id: id.clone(),
+                name: schema.name.to_owned(),
+                arguments: quoted,
+            },
+            Turn::ToolResult {
+                id,
+                content: feedback,
+            },
         ]
     } else {
         vec![Turn::Assistant(quoted), Turn::User(feedback)]
@@ -86,7 +93,11 @@ pub(crate) fn turns(
 fn quote(raw: &str) -> String {
     match raw.char_indices().nth(MAX_QUOTED_CHARS) {
         None => raw.to_owned(),
-        Some((cut, _)) => format!("{}… [{} more bytes not shown]", &raw[..cut], raw.len() - cut),
+        Some((cut, _)) => format!(
+            "{}… [{} more bytes not shown]",
+            &raw[..cut],
+            raw.len() - cut
+        ),
     }
 }
 
@@ -95,7 +106,11 @@ fn feedback(errors: &[Violation]) -> String {
         "That reply is not valid. Fix these problems and reply again with the whole corrected JSON value only:\n",
     );
     for err in errors.iter().take(MAX_LISTED_ERRORS) {
-        let path = if err.path.is_empty() { "(root)" } else { &err.path };
+        let path = if err.path.is_empty() {
+            "(root)"
+        } else {
+            &err.path
+        };
         let message = match err.message.char_indices().nth(MAX_ERROR_CHARS) {
             None => err.message.as_str(),
             Some((cut, _)) => &err.message[..cut],
@@ -103,7 +118,10 @@ fn feedback(errors: &[Violation]) -> String {
         text.push_str(&format!("- {path}: {message}\n"));
     }
     if errors.len() > MAX_LISTED_ERRORS {
-        text.push_str(&format!("- and {} more\n", errors.len() - MAX_LISTED_ERRORS));
+        text.push_str(&format!(
+            "- and {} more\n",
+            errors.len() - MAX_LISTED_ERRORS
+        ));
     }
     text
 }
@@ -122,7 +140,9 @@ mod tests {
 
     #[test]
     fn feedback_lists_paths_and_is_bounded() {
-        let errors: Vec<_> = (0..50).map(|i| Violation::new(format!("/items/{i}"), "y".repeat(1000))).collect();
+        let errors: Vec<_> = (0..50)
+            .map(|i| Violation::new(format!("/items/{i}"), "y".repeat(1000)))
+            .collect();
         let text = feedback(&errors);
         assert!(text.contains("- /items/0: "));
         assert!(text.contains("- and 30 more"));

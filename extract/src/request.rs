@@ -41,15 +41,24 @@ pub struct Message {
 impl Message {
     /// A system message.
     pub fn system(content: impl Into<String>) -> Self {
-        Message { role: Role::System, content: content.into() }
+        Message {
+            role: Role::System,
+            content: content.into(),
+        }
     }
     /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
-        Message { role: Role::User, content: content.into() }
+        Message {
+            role: Role::User,
+            content: content.into(),
+        }
     }
     /// An assistant message.
     pub fn assistant(content: impl Into<String>) -> Self {
-        Message { role: Role::Assistant, content: content.into() }
+        Message {
+            role: Role::Assistant,
+            content: content.into(),
+        }
     }
 }
 
@@ -184,7 +193,12 @@ pub(crate) struct GatewayCache {
 
 impl<'c, T: Extract> ExtractRequest<'c, T> {
     pub(crate) fn new(client: &'c Client, input: Input) -> Self {
-        ExtractRequest { client, input, options: Options::default(), _type: PhantomData }
+        ExtractRequest {
+            client,
+            input,
+            options: Options::default(),
+            _type: PhantomData,
+        }
     }
 
     /// System instructions, in place of the type's `#[extract(instructions)]` and the default.
@@ -248,7 +262,12 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
     /// Runs the extraction.
     pub async fn send(self) -> Result<Extraction<T>, Error> {
         let prepared = schema::prepared::<T>();
-        let model = self.options.model.as_deref().unwrap_or(self.client.model()).to_owned();
+        let model = self
+            .options
+            .model
+            .as_deref()
+            .unwrap_or(self.client.model())
+            .to_owned();
         let chosen = self.options.mode.or(self.client.mode());
         let mode = chosen.unwrap_or_else(|| self.client.automatic_mode(&model));
         let span = tracing::info_span!(
@@ -260,7 +279,14 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
             attempts = tracing::field::Empty,
             total_tokens = tracing::field::Empty,
         );
-        let run = Run { client: self.client, prepared: &prepared, model, mode, fallback: chosen.is_none(), options: &self.options };
+        let run = Run {
+            client: self.client,
+            prepared: &prepared,
+            model,
+            mode,
+            fallback: chosen.is_none(),
+            options: &self.options,
+        };
         run.go::<T>(&self.input).instrument(span).await
     }
 }
@@ -288,9 +314,17 @@ impl Run<'_> {
     async fn go<T: Extract>(mut self, input: &Input) -> Result<Extraction<T>, Error> {
         loop {
             match self.attempts::<T>(input).await {
-                Err(Error::Api { status: 400, code, message }) if self.fallback && rejects_mode(&message, code.as_deref()) => {
+                Err(Error::Api {
+                    status: 400,
+                    code,
+                    message,
+                }) if self.fallback && rejects_mode(&message, code.as_deref()) => {
                     let Some(next) = next_mode(self.mode) else {
-                        return Err(Error::Api { status: 400, code, message });
+                        return Err(Error::Api {
+                            status: 400,
+                            code,
+                            message,
+                        });
                     };
                     self.client.remember_fallback(&self.model, next);
                     self.mode = next;
@@ -301,9 +335,17 @@ impl Run<'_> {
     }
 
     async fn attempts<T: Extract>(&self, input: &Input) -> Result<Extraction<T>, Error> {
-        let max_reasks = self.options.max_retries.unwrap_or(self.client.max_retries());
+        let max_reasks = self
+            .options
+            .max_retries
+            .unwrap_or(self.client.max_retries());
         let budget = self.options.token_budget.or(self.client.token_budget());
-        let base = reask::initial_turns(self.prepared, self.mode, self.options.instructions.as_deref(), input);
+        let base = reask::initial_turns(
+            self.prepared,
+            self.mode,
+            self.options.instructions.as_deref(),
+            input,
+        );
         let mut turns = base.clone();
         let mut usage = Usage::default();
         let mut previous: Option<Vec<Violation>> = None;
@@ -311,7 +353,12 @@ impl Run<'_> {
         loop {
             attempts += 1;
             let started = Instant::now();
-            let span = tracing::debug_span!("attempt", n = attempts, tokens = tracing::field::Empty, latency_ms = tracing::field::Empty);
+            let span = tracing::debug_span!(
+                "attempt",
+                n = attempts,
+                tokens = tracing::field::Empty,
+                latency_ms = tracing::field::Empty
+            );
             let reply = self
                 .client
                 .chat(&self.model, self.mode, self.prepared, &turns, self.options)
@@ -331,15 +378,33 @@ impl Run<'_> {
             }
             let raw = reply.text(self.mode).unwrap_or_default().to_owned();
             match reply.finish {
-                Finish::Length => return Err(Error::Truncated { partial: raw, usage }),
-                Finish::ContentFilter => return Err(Error::ContentFilter { partial: raw, usage }),
+                Finish::Length => {
+                    return Err(Error::Truncated {
+                        partial: raw,
+                        usage,
+                    })
+                }
+                Finish::ContentFilter => {
+                    return Err(Error::ContentFilter {
+                        partial: raw,
+                        usage,
+                    })
+                }
                 _ => {}
             }
             let errors = match judge::judge::<T>(self.prepared, &raw, self.mode) {
                 Ok(value) => {
                     let model = reply.model.unwrap_or_else(|| self.model.clone());
                     let cache_status = reply.cache_status;
-                    return Ok(Extraction { value, usage, attempts, model, raw, mode: self.mode, cache_status });
+                    return Ok(Extraction {
+                        value,
+                        usage,
+                        attempts,
+                        model,
+                        raw,
+                        mode: self.mode,
+                        cache_status,
+                    });
                 }
                 Err(errors) => errors,
             };
@@ -354,11 +419,23 @@ impl Run<'_> {
                 None
             };
             if let Some(stop) = stop {
-                return Err(Error::Invalid { raw, errors, attempts, usage, stop });
+                return Err(Error::Invalid {
+                    raw,
+                    errors,
+                    attempts,
+                    usage,
+                    stop,
+                });
             }
             // The context stays bounded: the original turns plus the latest failure only.
             turns.clone_from(&base);
-            turns.extend(reask::turns(self.prepared, self.mode, &raw, &errors, attempts));
+            turns.extend(reask::turns(
+                self.prepared,
+                self.mode,
+                &raw,
+                &errors,
+                attempts,
+            ));
             previous = Some(errors);
         }
     }
@@ -368,9 +445,18 @@ impl Run<'_> {
 /// a bad model name), judged from the words such rejections use.
 fn rejects_mode(message: &str, code: Option<&str>) -> bool {
     let text = format!("{} {}", message, code.unwrap_or("")).to_ascii_lowercase();
-    ["response_format", "json_schema", "json_object", "tool_choice", "tools", "function", "structured output", "grammar"]
-        .iter()
-        .any(|needle| text.contains(needle))
+    [
+        "response_format",
+        "json_schema",
+        "json_object",
+        "tool_choice",
+        "tools",
+        "function",
+        "structured output",
+        "grammar",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }
 
 /// The next mode to try after a rejection: each step asks less of the server.

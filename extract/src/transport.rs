@@ -40,7 +40,9 @@ pub(crate) async fn post(
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let (error, retryable, server_delay) = match once(http, url, headers, body.clone(), policy).await {
+        let (error, retryable, server_delay) = match once(http, url, headers, body.clone(), policy)
+            .await
+        {
             Ok(reply) if dialect.is_answer(reply.status, &reply.body) => return Ok(reply),
             Ok(reply) => {
                 let delay = retry_after(&reply.headers);
@@ -55,7 +57,9 @@ pub(crate) async fn post(
         }
         let delay = match server_delay {
             // Asked to wait longer than we are willing to: give the caller the delay instead.
-            Some(asked) if asked > policy.max_retry_delay => return Err(with_attempts(error, attempt)),
+            Some(asked) if asked > policy.max_retry_delay => {
+                return Err(with_attempts(error, attempt))
+            }
             Some(asked) => asked,
             None => backoff(policy.initial_backoff, attempt, policy.max_retry_delay),
         };
@@ -66,7 +70,13 @@ pub(crate) async fn post(
 
 fn with_attempts(error: Error, attempts: u32) -> Error {
     match error {
-        Error::Transport { message, source, .. } => Error::Transport { message, source, attempts },
+        Error::Transport {
+            message, source, ..
+        } => Error::Transport {
+            message,
+            source,
+            attempts,
+        },
         other => other,
     }
 }
@@ -91,11 +101,17 @@ async fn once(
         let status = response.status();
         let headers = response.headers().clone();
         let body = read_capped(&mut response, status, policy.max_response_bytes).await?;
-        Ok(HttpReply { status: status.as_u16(), headers, body })
+        Ok(HttpReply {
+            status: status.as_u16(),
+            headers,
+            body,
+        })
     };
     match tokio::time::timeout(policy.timeout, attempt).await {
         Ok(result) => result,
-        Err(_) => Err(Error::Timeout { elapsed: started.elapsed() }),
+        Err(_) => Err(Error::Timeout {
+            elapsed: started.elapsed(),
+        }),
     }
 }
 
@@ -122,14 +138,18 @@ async fn read_capped(
 fn too_large(status: StatusCode, cap: usize) -> Error {
     Error::UnexpectedResponse {
         status: status.as_u16(),
-        message: format!("the body is larger than the {cap}-byte cap (ClientBuilder::max_response_bytes)"),
+        message: format!(
+            "the body is larger than the {cap}-byte cap (ClientBuilder::max_response_bytes)"
+        ),
         body: String::new(),
     }
 }
 
 fn transport_error(err: reqwest::Error) -> Error {
     if err.is_timeout() {
-        return Error::Timeout { elapsed: Duration::ZERO };
+        return Error::Timeout {
+            elapsed: Duration::ZERO,
+        };
     }
     let message = if err.is_connect() {
         "could not connect"
@@ -141,7 +161,11 @@ fn transport_error(err: reqwest::Error) -> Error {
         "HTTP error"
     };
     // reqwest's Display includes the URL, never headers, so the key cannot leak through it.
-    Error::Transport { message: message.to_owned(), attempts: 1, source: Some(Box::new(err.without_url())) }
+    Error::Transport {
+        message: message.to_owned(),
+        attempts: 1,
+        source: Some(Box::new(err.without_url())),
+    }
 }
 
 /// `retry-after-ms` (OpenAI), then `Retry-After` in seconds or as an HTTP date.
@@ -153,12 +177,19 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             }
         }
     }
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = value.parse::<f64>() {
         return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e9)));
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// Exponential backoff with full jitter over the upper half: `initial * 2^(attempt-1)`, capped.
@@ -184,9 +215,15 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
         let mut h = HeaderMap::new();
         let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
-        h.insert("retry-after", HeaderValue::from_str(&date).unwrap_or_else(|_| unreachable!()));
+        h.insert(
+            "retry-after",
+            HeaderValue::from_str(&date).unwrap_or_else(|_| unreachable!()),
+        );
         let d = retry_after(&h).unwrap_or_default();
-        assert!(d > Duration::from_secs(27) && d <= Duration::from_secs(30), "{d:?}");
+        assert!(
+            d > Duration::from_secs(27) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
     }
@@ -197,7 +234,9 @@ mod tests {
         for attempt in 1..20 {
             let d = backoff(Duration::from_millis(100), attempt, cap);
             assert!(d <= cap);
-            let ceiling = Duration::from_millis(100).saturating_mul(1 << (attempt - 1).min(16)).min(cap);
+            let ceiling = Duration::from_millis(100)
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(cap);
             assert!(d >= ceiling / 2);
         }
     }

@@ -39,13 +39,19 @@ impl Script {
     /// A script of replies, in order.
     pub fn new(replies: Vec<ResponseTemplate>) -> Self {
         assert!(!replies.is_empty(), "a script needs at least one reply");
-        Script { replies, next: AtomicUsize::new(0) }
+        Script {
+            replies,
+            next: AtomicUsize::new(0),
+        }
     }
 }
 
 impl Respond for Script {
     fn respond(&self, _: &Request) -> ResponseTemplate {
-        let i = self.next.fetch_add(1, Ordering::SeqCst).min(self.replies.len() - 1);
+        let i = self
+            .next
+            .fetch_add(1, Ordering::SeqCst)
+            .min(self.replies.len() - 1);
         self.replies[i].clone()
     }
 }

@@ -73,12 +73,16 @@ impl Dialect {
     pub fn detect(base_url: &str) -> Dialect {
         let rest = base_url.split("://").nth(1).unwrap_or(base_url);
         let host = rest.split(['/', ':']).next().unwrap_or("");
-        let path = rest.find('/').map_or("", |i| rest[i..].split(['?', '#']).next().unwrap_or(""));
+        let path = rest
+            .find('/')
+            .map_or("", |i| rest[i..].split(['?', '#']).next().unwrap_or(""));
         let path = path.trim_end_matches('/');
         match host {
             "api.openai.com" => Dialect::OpenAi,
             "api.cloudflare.com" if path.contains("/ai/v1") => Dialect::WorkersAi,
-            "api.cloudflare.com" if path.contains("/ai/") || path.ends_with("/ai") => Dialect::WorkersAiNative,
+            "api.cloudflare.com" if path.contains("/ai/") || path.ends_with("/ai") => {
+                Dialect::WorkersAiNative
+            }
             "gateway.ai.cloudflare.com" => Dialect::AiGateway(GatewayProvider::from_segment(path)),
             _ => Dialect::OpenAiCompatible,
         }
@@ -118,8 +122,15 @@ pub(crate) enum Turn {
     System(String),
     User(String),
     Assistant(String),
-    ToolCall { id: String, name: String, arguments: String },
-    ToolResult { id: String, content: String },
+    ToolCall {
+        id: String,
+        name: String,
+        arguments: String,
+    },
+    ToolResult {
+        id: String,
+        content: String,
+    },
 }
 
 /// The turns for a server without tool calls: in the `Tools` mode the schema joins the first system
@@ -135,7 +146,13 @@ pub(crate) fn without_tools(turns: &[Turn], mode: Mode, schema: &Prepared) -> Ve
         .collect();
     if mode == Mode::Tools {
         let instructions = crate::reask::schema_instructions(&schema.strict);
-        match out.iter_mut().find_map(|t| if let Turn::System(text) = t { Some(text) } else { None }) {
+        match out.iter_mut().find_map(|t| {
+            if let Turn::System(text) = t {
+                Some(text)
+            } else {
+                None
+            }
+        }) {
             Some(text) => {
                 text.push_str("\n\n");
                 text.push_str(&instructions);
@@ -211,7 +228,11 @@ pub(crate) trait DialectImpl: Send + Sync {
     /// Authentication headers; the key is marked sensitive.
     fn auth_headers(&self, key: &str, headers: &mut HeaderMap) -> Result<(), Error>;
     /// Headers that depend on the request (caching options of a gateway, say).
-    fn request_headers(&self, _request: &ChatRequest<'_>, _headers: &mut HeaderMap) -> Result<(), Error> {
+    fn request_headers(
+        &self,
+        _request: &ChatRequest<'_>,
+        _headers: &mut HeaderMap,
+    ) -> Result<(), Error> {
         Ok(())
     }
     fn chat_body(&self, request: &ChatRequest<'_>) -> Value;
@@ -228,7 +249,12 @@ pub(crate) trait DialectImpl: Send + Sync {
     fn parse_error(&self, body: &[u8]) -> ProviderError;
     /// The error for a non-2xx reply, and whether resending may help. `retry_after` is the delay
     /// the server asked for. Dialects whose providers put the real cause in a code override this.
-    fn classify_error(&self, status: u16, retry_after: Option<std::time::Duration>, body: &[u8]) -> (Error, bool) {
+    fn classify_error(
+        &self,
+        status: u16,
+        retry_after: Option<std::time::Duration>,
+        body: &[u8],
+    ) -> (Error, bool) {
         let parsed = self.parse_error(body);
         classify_status(status, retry_after, parsed)
     }
@@ -243,16 +269,26 @@ pub(crate) fn classify_status(
 ) -> (Error, bool) {
     let retryable = matches!(status, 408 | 409 | 429) || (500..600).contains(&status);
     let error = if status == 429 {
-        Error::RateLimited { retry_after, message: parsed.message }
+        Error::RateLimited {
+            retry_after,
+            message: parsed.message,
+        }
     } else {
-        Error::Api { status, code: parsed.code, message: parsed.message }
+        Error::Api {
+            status,
+            code: parsed.code,
+            message: parsed.message,
+        }
     };
     (error, retryable)
 }
 
 /// The value of a response header as text, if present and readable.
 pub(crate) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// What a provider said about a failure.

@@ -15,8 +15,14 @@ pub(crate) struct OpenAi {
     max_tokens_field: &'static str,
 }
 
-pub(crate) static OPENAI: OpenAi = OpenAi { name: "openai", max_tokens_field: "max_completion_tokens" };
-pub(crate) static COMPATIBLE: OpenAi = OpenAi { name: "openai-compatible", max_tokens_field: "max_tokens" };
+pub(crate) static OPENAI: OpenAi = OpenAi {
+    name: "openai",
+    max_tokens_field: "max_completion_tokens",
+};
+pub(crate) static COMPATIBLE: OpenAi = OpenAi {
+    name: "openai-compatible",
+    max_tokens_field: "max_tokens",
+};
 
 impl DialectImpl for OpenAi {
     fn name(&self) -> &'static str {
@@ -72,7 +78,10 @@ impl DialectImpl for OpenAi {
                 }
                 function.insert("parameters".into(), schema.strict.clone());
                 function.insert("strict".into(), true.into());
-                body.insert("tools".into(), json!([{"type": "function", "function": Value::Object(function)}]));
+                body.insert(
+                    "tools".into(),
+                    json!([{"type": "function", "function": Value::Object(function)}]),
+                );
                 body.insert(
                     "tool_choice".into(),
                     json!({"type": "function", "function": {"name": schema.name}}),
@@ -95,8 +104,9 @@ impl DialectImpl for OpenAi {
 }
 
 pub(crate) fn bearer(key: &str) -> Result<HeaderValue, Error> {
-    let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
-        .map_err(|_| Error::config("the API key contains characters that cannot go in an HTTP header"))?;
+    let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+        Error::config("the API key contains characters that cannot go in an HTTP header")
+    })?;
     value.set_sensitive(true);
     Ok(value)
 }
@@ -129,7 +139,11 @@ pub(crate) fn parse_chat_completion(status: u16, body: &[u8]) -> Result<Reply, E
     let Some(choice) = choice else {
         if let Some(err) = value.get("error").filter(|e| !e.is_null()) {
             let parsed = error_from_value(err);
-            return Err(Error::Api { status, code: parsed.code, message: parsed.message });
+            return Err(Error::Api {
+                status,
+                code: parsed.code,
+                message: parsed.message,
+            });
         }
         return Err(Error::UnexpectedResponse {
             status,
@@ -138,7 +152,9 @@ pub(crate) fn parse_chat_completion(status: u16, body: &[u8]) -> Result<Reply, E
         });
     };
     let message = choice.get("message").or_else(|| choice.get("delta"));
-    let content = message.and_then(|m| m.get("content")).and_then(content_text);
+    let content = message
+        .and_then(|m| m.get("content"))
+        .and_then(content_text);
     let refusal = message
         .and_then(|m| m.get("refusal"))
         .and_then(Value::as_str)
@@ -162,7 +178,10 @@ pub(crate) fn parse_chat_completion(status: u16, body: &[u8]) -> Result<Reply, E
         refusal,
         finish,
         usage: value.get("usage").and_then(parse_usage),
-        model: value.get("model").and_then(Value::as_str).map(str::to_owned),
+        model: value
+            .get("model")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         cache_status: None,
     })
 }
@@ -172,8 +191,10 @@ fn content_text(content: &Value) -> Option<String> {
     match content {
         Value::String(s) => Some(s.clone()),
         Value::Array(parts) => {
-            let text: String =
-                parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect();
+            let text: String = parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect();
             Some(text)
         }
         _ => None,
@@ -182,28 +203,45 @@ fn content_text(content: &Value) -> Option<String> {
 
 pub(crate) fn parse_usage(usage: &Value) -> Option<Usage> {
     let n = |v: Option<&Value>| v.and_then(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)));
-    let prompt = n(usage.get("prompt_tokens").or_else(|| usage.get("input_tokens")));
-    let completion = n(usage.get("completion_tokens").or_else(|| usage.get("output_tokens")));
+    let prompt = n(usage
+        .get("prompt_tokens")
+        .or_else(|| usage.get("input_tokens")));
+    let completion = n(usage
+        .get("completion_tokens")
+        .or_else(|| usage.get("output_tokens")));
     if prompt.is_none() && completion.is_none() {
         return None;
     }
-    let mut out = Usage::new(prompt.unwrap_or(0), completion.unwrap_or(0), n(usage.get("total_tokens")));
-    out.cached_tokens = n(usage.get("prompt_tokens_details").and_then(|d| d.get("cached_tokens")));
-    out.reasoning_tokens =
-        n(usage.get("completion_tokens_details").and_then(|d| d.get("reasoning_tokens")));
+    let mut out = Usage::new(
+        prompt.unwrap_or(0),
+        completion.unwrap_or(0),
+        n(usage.get("total_tokens")),
+    );
+    out.cached_tokens = n(usage
+        .get("prompt_tokens_details")
+        .and_then(|d| d.get("cached_tokens")));
+    out.reasoning_tokens = n(usage
+        .get("completion_tokens_details")
+        .and_then(|d| d.get("reasoning_tokens")));
     Some(out)
 }
 
 pub(crate) fn parse_error_body(body: &[u8]) -> ProviderError {
     match serde_json::from_slice::<Value>(body) {
         Ok(value) => error_from_value(value.get("error").unwrap_or(&value)),
-        Err(_) => ProviderError { code: None, message: excerpt(body) },
+        Err(_) => ProviderError {
+            code: None,
+            message: excerpt(body),
+        },
     }
 }
 
 fn error_from_value(err: &Value) -> ProviderError {
     if let Value::String(message) = err {
-        return ProviderError { code: None, message: message.clone() };
+        return ProviderError {
+            code: None,
+            message: message.clone(),
+        };
     }
     let message = ["message", "detail", "error"]
         .iter()
@@ -219,7 +257,13 @@ fn error_from_value(err: &Value) -> ProviderError {
 }
 
 pub(crate) fn not_json(status: u16, body: &[u8], err: &serde_json::Error) -> Error {
-    let looks_html = body.iter().take(512).copied().skip_while(u8::is_ascii_whitespace).take(1).any(|b| b == b'<');
+    let looks_html = body
+        .iter()
+        .take(512)
+        .copied()
+        .skip_while(u8::is_ascii_whitespace)
+        .take(1)
+        .any(|b| b == b'<');
     let message = if looks_html {
         "the body is an HTML page, not JSON (a proxy or gateway error page?)".to_owned()
     } else if std::str::from_utf8(body).is_err() {
@@ -227,5 +271,9 @@ pub(crate) fn not_json(status: u16, body: &[u8], err: &serde_json::Error) -> Err
     } else {
         format!("the body is not JSON: {err}")
     };
-    Error::UnexpectedResponse { status, message, body: excerpt(body) }
+    Error::UnexpectedResponse {
+        status,
+        message,
+        body: excerpt(body),
+    }
 }

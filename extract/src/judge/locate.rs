@@ -52,7 +52,11 @@ fn fenced(text: &str) -> Option<&str> {
     let rest = &text[start..];
     let body_start = rest.find('\n').map_or(0, |i| i + 1);
     let tag = rest[..body_start].trim();
-    let body_start = if tag.is_empty() || tag.chars().all(|c| c.is_ascii_alphanumeric()) { body_start } else { 0 };
+    let body_start = if tag.is_empty() || tag.chars().all(|c| c.is_ascii_alphanumeric()) {
+        body_start
+    } else {
+        0
+    };
     let body = &rest[body_start..];
     let end = body.find("```").unwrap_or(body.len());
     Some(body[..end].trim())
@@ -131,7 +135,10 @@ mod tests {
         assert_eq!(ok(r#"{"a": 1}"#), json!({"a": 1}));
         assert_eq!(ok("```json\n{\"a\": 1}\n```"), json!({"a": 1}));
         assert_eq!(ok("```\n[1, 2]\n```"), json!([1, 2]));
-        assert_eq!(ok("Sure! Here it is: {\"a\": \"}\"} Hope that helps."), json!({"a": "}"}));
+        assert_eq!(
+            ok("Sure! Here it is: {\"a\": \"}\"} Hope that helps."),
+            json!({"a": "}"})
+        );
         assert_eq!(ok("{\"a\": [1, 2,],}"), json!({"a": [1, 2]}));
         assert_eq!(ok("\u{feff}  {\"a\": \",]\"}  "), json!({"a": ",]"}));
     }
@@ -139,9 +146,15 @@ mod tests {
     #[test]
     fn reports_what_it_cannot_find() {
         assert!(locate("", Mode::Prompt).unwrap_err().contains("empty"));
-        assert!(locate("no json here", Mode::Prompt).unwrap_err().contains("not valid JSON"));
-        assert!(locate("{\"a\": ", Mode::JsonSchema).unwrap_err().contains("not valid JSON"));
+        assert!(locate("no json here", Mode::Prompt)
+            .unwrap_err()
+            .contains("not valid JSON"));
+        assert!(locate("{\"a\": ", Mode::JsonSchema)
+            .unwrap_err()
+            .contains("not valid JSON"));
         let bomb = "[".repeat(100_000) + &"]".repeat(100_000);
-        assert!(locate(&bomb, Mode::JsonSchema).unwrap_err().contains("nested too deeply"));
+        assert!(locate(&bomb, Mode::JsonSchema)
+            .unwrap_err()
+            .contains("nested too deeply"));
     }
 }

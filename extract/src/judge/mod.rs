@@ -14,13 +14,20 @@ use crate::Extract;
 /// How many errors one reply may report; past that, the first ones are enough to fix.
 const MAX_ERRORS: usize = 50;
 
-pub(crate) fn judge<T: Extract>(schema: &Prepared, text: &str, mode: Mode) -> Result<T, Vec<Violation>> {
+pub(crate) fn judge<T: Extract>(
+    schema: &Prepared,
+    text: &str,
+    mode: Mode,
+) -> Result<T, Vec<Violation>> {
     let value = locate::locate(text, mode).map_err(|message| vec![Violation::new("", message)])?;
     let (mut value, prefix) = unwrap(schema, value);
     strip_added_nulls(&mut value, &schema.original, &schema.original, 0);
 
     let validator = schema.validator.as_ref().map_err(|e| {
-        vec![Violation::new("", format!("the type's schema does not compile, so no reply can be checked: {e}"))]
+        vec![Violation::new(
+            "",
+            format!("the type's schema does not compile, so no reply can be checked: {e}"),
+        )]
     })?;
     let errors: Vec<Violation> = validator
         .iter_errors(&value)
@@ -33,16 +40,23 @@ pub(crate) fn judge<T: Extract>(schema: &Prepared, text: &str, mode: Mode) -> Re
 
     let parsed: T = serde_path_to_error::deserialize(value).map_err(|err| {
         let path = pointer(err.path());
-        vec![Violation::new(format!("{prefix}{path}"), err.into_inner().to_string())]
+        vec![Violation::new(
+            format!("{prefix}{path}"),
+            err.into_inner().to_string(),
+        )]
     })?;
-    parsed.validate().map_err(|message| vec![Violation::new(prefix.clone(), message)])?;
+    parsed
+        .validate()
+        .map_err(|message| vec![Violation::new(prefix.clone(), message)])?;
     Ok(parsed)
 }
 
 /// Takes the value out of its wrapper object when the root was wrapped. A bare value is accepted too:
 /// small models sometimes answer with just the enum.
 fn unwrap(schema: &Prepared, value: Value) -> (Value, String) {
-    let Some(key) = schema.wrap_key else { return (value, String::new()) };
+    let Some(key) = schema.wrap_key else {
+        return (value, String::new());
+    };
     match value {
         Value::Object(mut map) if map.contains_key(key) => {
             (map.remove(key).unwrap_or(Value::Null), format!("/{key}"))
@@ -58,7 +72,9 @@ fn strip_added_nulls(value: &mut Value, schema: &Value, root: &Value, depth: usi
     if depth > 64 {
         return;
     }
-    let Some(schema) = resolve(schema, root) else { return };
+    let Some(schema) = resolve(schema, root) else {
+        return;
+    };
     match value {
         Value::Object(map) => {
             if let Some(Value::Object(props)) = schema.get("properties") {
@@ -70,7 +86,10 @@ fn strip_added_nulls(value: &mut Value, schema: &Value, root: &Value, depth: usi
                 map.retain(|key, v| {
                     !(v.is_null()
                         && !required.contains(&key.as_str())
-                        && props.get(key).and_then(|p| resolve(p, root)).is_some_and(|p| !allows_null(p)))
+                        && props
+                            .get(key)
+                            .and_then(|p| resolve(p, root))
+                            .is_some_and(|p| !allows_null(p)))
                 });
                 for (key, v) in map.iter_mut() {
                     if let Some(prop) = props.get(key) {
@@ -90,7 +109,10 @@ fn strip_added_nulls(value: &mut Value, schema: &Value, root: &Value, depth: usi
     }
     for key in ["anyOf", "oneOf"] {
         if let Some(Value::Array(options)) = schema.get(key) {
-            let non_null: Vec<&Value> = options.iter().filter(|o| o.get("type") != Some(&"null".into())).collect();
+            let non_null: Vec<&Value> = options
+                .iter()
+                .filter(|o| o.get("type") != Some(&"null".into()))
+                .collect();
             if let [only] = non_null.as_slice() {
                 strip_added_nulls(value, only, root, depth + 1);
             }
@@ -119,7 +141,9 @@ fn pointer(path: &serde_path_to_error::Path) -> String {
     for segment in path.iter() {
         match segment {
             Segment::Seq { index } => out.push_str(&format!("/{index}")),
-            Segment::Map { key } => out.push_str(&format!("/{}", key.replace('~', "~0").replace('/', "~1"))),
+            Segment::Map { key } => {
+                out.push_str(&format!("/{}", key.replace('~', "~0").replace('/', "~1")))
+            }
             Segment::Enum { variant } => out.push_str(&format!("/{variant}")),
             Segment::Unknown => {}
         }

@@ -41,8 +41,17 @@ const DROPPED: &[&str] = &[
 ];
 
 /// The `format` values strict mode understands; schemars' `int32`, `uint8`, `double` and the like are not.
-const FORMATS: &[&str] =
-    &["date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"];
+const FORMATS: &[&str] = &[
+    "date-time",
+    "time",
+    "date",
+    "duration",
+    "email",
+    "hostname",
+    "ipv4",
+    "ipv6",
+    "uuid",
+];
 
 /// How far to go in removing indirection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +75,11 @@ pub(crate) fn lower(schema: &Value, wrap_key: &str, refs: Refs) -> (Value, bool)
         Some(Value::Object(defs)) => defs,
         _ => Map::new(),
     };
-    let cx = Cx { recursive: recursive_defs(&defs), defs: &defs, refs };
+    let cx = Cx {
+        recursive: recursive_defs(&defs),
+        defs: &defs,
+        refs,
+    };
     let mut root = Value::Object(root);
     cx.node(&mut root);
     let mut lowered_defs = Map::new();
@@ -170,8 +183,12 @@ impl Cx<'_> {
     /// decoders ignore or reject keywords beside a `$ref`) otherwise. Recursive definitions stay
     /// references; their siblings are dropped.
     fn inline_ref(&self, map: &mut Map<String, Value>) {
-        let Some(Value::String(reference)) = map.get("$ref") else { return };
-        let Some(name) = reference.strip_prefix("#/$defs/") else { return };
+        let Some(Value::String(reference)) = map.get("$ref") else {
+            return;
+        };
+        let Some(name) = reference.strip_prefix("#/$defs/") else {
+            return;
+        };
         let name = name.to_owned();
         let has_siblings = map.len() > 1;
         if self.recursive.contains(&name) {
@@ -183,7 +200,9 @@ impl Cx<'_> {
         if !(has_siblings || self.refs == Refs::Inline) {
             return;
         }
-        let Some(Value::Object(def)) = self.defs.get(&name) else { return };
+        let Some(Value::Object(def)) = self.defs.get(&name) else {
+            return;
+        };
         map.remove("$ref");
         for (k, v) in def {
             // The use site's own description is the more specific one.
@@ -202,7 +221,8 @@ impl Cx<'_> {
 /// required, turning the ones that were optional into nullable ones. Objects whose keys are open (maps)
 /// are left as they are, for `problems` to report.
 fn close_object(map: &mut Map<String, Value>) {
-    let is_object = map.get("type").is_some_and(|t| t == "object") || map.contains_key("properties");
+    let is_object =
+        map.get("type").is_some_and(|t| t == "object") || map.contains_key("properties");
     if !is_object {
         return;
     }
@@ -214,7 +234,10 @@ fn close_object(map: &mut Map<String, Value>) {
     map.insert("additionalProperties".into(), false.into());
     map.remove("patternProperties");
     let required: BTreeSet<String> = match map.get("required") {
-        Some(Value::Array(req)) => req.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Some(Value::Array(req)) => req
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
         _ => BTreeSet::new(),
     };
     let mut all = Vec::new();
@@ -231,7 +254,9 @@ fn close_object(map: &mut Map<String, Value>) {
 
 /// Whether a schema accepts `null`.
 pub(crate) fn allows_null(schema: &Value) -> bool {
-    let Value::Object(map) = schema else { return schema == &Value::Bool(true) };
+    let Value::Object(map) = schema else {
+        return schema == &Value::Bool(true);
+    };
     match map.get("type") {
         Some(Value::String(t)) if t == "null" => return true,
         Some(Value::Array(types)) if types.iter().any(|t| t == "null") => return true,
@@ -256,7 +281,8 @@ fn make_nullable(schema: &mut Value) {
         return;
     }
     let Value::Object(map) = schema else { return };
-    let simple = !map.contains_key("$ref") && !map.contains_key("anyOf") && !map.contains_key("const");
+    let simple =
+        !map.contains_key("$ref") && !map.contains_key("anyOf") && !map.contains_key("const");
     match map.get_mut("type") {
         Some(Value::String(t)) if simple => {
             let t = std::mem::take(t);
@@ -281,7 +307,10 @@ fn make_nullable(schema: &mut Value) {
     }
     let description = map.remove("description");
     let inner = Value::Object(std::mem::take(map));
-    map.insert("anyOf".into(), Value::Array(vec![inner, serde_json::json!({"type": "null"})]));
+    map.insert(
+        "anyOf".into(),
+        Value::Array(vec![inner, serde_json::json!({"type": "null"})]),
+    );
     if let Some(description) = description {
         map.insert("description".into(), description);
     }
@@ -289,7 +318,9 @@ fn make_nullable(schema: &mut Value) {
 
 /// Whether a lowered schema describes a JSON object with fixed properties (a valid strict root).
 pub(crate) fn is_object_schema(schema: &Value) -> bool {
-    let Value::Object(map) = schema else { return false };
+    let Value::Object(map) = schema else {
+        return false;
+    };
     map.get("type").is_some_and(|t| t == "object")
         && !map.contains_key("anyOf")
         && !map.contains_key("enum")
@@ -311,15 +342,19 @@ fn rewrite_root_refs(schema: &mut Value, wrap_key: &str) -> bool {
             }
             found
         }
-        Value::Array(items) => items.iter_mut().fold(false, |found, item| rewrite_root_refs(item, wrap_key) | found),
+        Value::Array(items) => items.iter_mut().fold(false, |found, item| {
+            rewrite_root_refs(item, wrap_key) | found
+        }),
         _ => false,
     }
 }
 
 /// Definitions that can reach themselves through references: they cannot be inlined.
 fn recursive_defs(defs: &Map<String, Value>) -> BTreeSet<String> {
-    let edges: BTreeMap<&str, BTreeSet<String>> =
-        defs.iter().map(|(name, def)| (name.as_str(), refs_in(def))).collect();
+    let edges: BTreeMap<&str, BTreeSet<String>> = defs
+        .iter()
+        .map(|(name, def)| (name.as_str(), refs_in(def)))
+        .collect();
     let mut recursive = BTreeSet::new();
     for start in edges.keys() {
         let mut seen = BTreeSet::new();
@@ -400,10 +435,14 @@ mod tests {
 
     #[test]
     fn enum_roots_are_wrapped() {
-        let schema = json!({"title": "Sentiment", "type": "string", "enum": ["Positive", "Negative"]});
+        let schema =
+            json!({"title": "Sentiment", "type": "string", "enum": ["Positive", "Negative"]});
         let (lowered, wrapped) = lower(&schema, "sentiment", Refs::Keep);
         assert!(wrapped);
-        assert_eq!(lowered["properties"]["sentiment"], json!({"type": "string", "enum": ["Positive", "Negative"]}));
+        assert_eq!(
+            lowered["properties"]["sentiment"],
+            json!({"type": "string", "enum": ["Positive", "Negative"]})
+        );
         assert_eq!(lowered["required"], json!(["sentiment"]));
     }
 
@@ -418,17 +457,30 @@ mod tests {
             }, "required": ["children"]}}
         });
         let (lowered, _) = lower(&schema, "x", Refs::Inline);
-        assert_eq!(lowered["properties"]["root"], json!({"$ref": "#/$defs/Node"}));
-        assert_eq!(lowered["$defs"]["Node"]["additionalProperties"], json!(false));
+        assert_eq!(
+            lowered["properties"]["root"],
+            json!({"$ref": "#/$defs/Node"})
+        );
+        assert_eq!(
+            lowered["$defs"]["Node"]["additionalProperties"],
+            json!(false)
+        );
     }
 
     #[test]
     fn a_recursive_root_that_is_wrapped_moves_into_a_definition() {
-        let schema = json!({"anyOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#"}}]});
+        let schema =
+            json!({"anyOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#"}}]});
         let (lowered, wrapped) = lower(&schema, "tree", Refs::Keep);
         assert!(wrapped);
-        assert_eq!(lowered["properties"]["tree"], json!({"$ref": "#/$defs/tree_root"}));
-        assert_eq!(lowered["$defs"]["tree_root"]["anyOf"][1]["items"], json!({"$ref": "#/$defs/tree_root"}));
+        assert_eq!(
+            lowered["properties"]["tree"],
+            json!({"$ref": "#/$defs/tree_root"})
+        );
+        assert_eq!(
+            lowered["$defs"]["tree_root"]["anyOf"][1]["items"],
+            json!({"$ref": "#/$defs/tree_root"})
+        );
     }
 
     #[test]

@@ -43,7 +43,12 @@ pub(crate) fn prepared<T: Extract>() -> Arc<Prepared> {
     }
     // Built outside the lock: two threads may race to build it once each; the first insert wins.
     let built = Arc::new(build::<T>());
-    cache.write().unwrap_or_else(|e| e.into_inner()).entry(id).or_insert(built).clone()
+    cache
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(id)
+        .or_insert(built)
+        .clone()
 }
 
 fn build<T: Extract>() -> Prepared {

@@ -35,7 +35,11 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.path.is_empty() { "(root)" } else { &self.path };
+        let path = if self.path.is_empty() {
+            "(root)"
+        } else {
+            &self.path
+        };
         write!(f, "{path}: {}", self.message)
     }
 }
@@ -70,20 +74,43 @@ pub(crate) fn problems_of(schema: &Value, target: Target) -> Vec<Problem> {
         Some(Value::Object(defs)) => defs.clone(),
         _ => Map::new(),
     };
-    let mut walk = Walk { out: Vec::new(), properties: 0, enum_values: 0, chars: 0, defs, visited: BTreeSet::new() };
+    let mut walk = Walk {
+        out: Vec::new(),
+        properties: 0,
+        enum_values: 0,
+        chars: 0,
+        defs,
+        visited: BTreeSet::new(),
+    };
     if !is_object_schema(schema) {
         walk.push("", "the root must be an object with fixed properties");
     }
-    walk.chars += walk.defs.keys().map(|name| name.chars().count()).sum::<usize>();
+    walk.chars += walk
+        .defs
+        .keys()
+        .map(|name| name.chars().count())
+        .sum::<usize>();
     walk.node(schema, String::new(), 0);
     if target == Target::NoRefs && has_refs(schema) {
         walk.push("", "the type is recursive, and this target cannot follow `$ref`; bound the depth with distinct types");
     }
     if walk.properties > MAX_PROPERTIES {
-        walk.push("", format!("{} properties in all; strict mode allows {MAX_PROPERTIES}", walk.properties));
+        walk.push(
+            "",
+            format!(
+                "{} properties in all; strict mode allows {MAX_PROPERTIES}",
+                walk.properties
+            ),
+        );
     }
     if walk.enum_values > MAX_ENUM_VALUES {
-        walk.push("", format!("{} enum values in all; strict mode allows {MAX_ENUM_VALUES}", walk.enum_values));
+        walk.push(
+            "",
+            format!(
+                "{} enum values in all; strict mode allows {MAX_ENUM_VALUES}",
+                walk.enum_values
+            ),
+        );
     }
     if walk.chars > MAX_STRING_CHARS {
         walk.push(
@@ -109,7 +136,10 @@ struct Walk {
 
 impl Walk {
     fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.out.push(Problem { path: path.into(), message: message.into() });
+        self.out.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     fn node(&mut self, schema: &Value, path: String, depth: usize) {
@@ -133,10 +163,15 @@ impl Walk {
                 }
             }
         }
-        let is_object = map.get("type").is_some_and(|t| t == "object" || t.as_array().is_some_and(|a| a.contains(&"object".into())));
+        let is_object = map.get("type").is_some_and(|t| {
+            t == "object" || t.as_array().is_some_and(|a| a.contains(&"object".into()))
+        });
         if is_object || map.contains_key("properties") {
             if depth > MAX_DEPTH {
-                self.push(path.clone(), format!("objects nested {depth} deep; strict mode allows {MAX_DEPTH}"));
+                self.push(
+                    path.clone(),
+                    format!("objects nested {depth} deep; strict mode allows {MAX_DEPTH}"),
+                );
             }
             match map.get("additionalProperties") {
                 Some(Value::Bool(false)) => {}
@@ -148,7 +183,11 @@ impl Walk {
         }
         if let Some(Value::Array(values)) = map.get("enum") {
             self.enum_values += values.len();
-            let chars: usize = values.iter().filter_map(Value::as_str).map(|s| s.chars().count()).sum();
+            let chars: usize = values
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|s| s.chars().count())
+                .sum();
             self.chars += chars;
             if values.len() > LARGE_ENUM && chars > MAX_LARGE_ENUM_CHARS {
                 self.push(path.clone(), format!("an enum of {} values with {chars} characters; strict mode allows {MAX_LARGE_ENUM_CHARS} characters above {LARGE_ENUM} values", values.len()));
@@ -166,7 +205,11 @@ impl Walk {
             self.properties += props.len();
             for (name, prop) in props {
                 self.chars += name.chars().count();
-                self.node(prop, format!("{path}/properties/{}", escape(name)), depth + 1);
+                self.node(
+                    prop,
+                    format!("{path}/properties/{}", escape(name)),
+                    depth + 1,
+                );
             }
         }
         for key in ["anyOf", "allOf", "prefixItems"] {
