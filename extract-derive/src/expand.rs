@@ -56,6 +56,26 @@ fn impl_extract(cont: &Container<'_>) -> TokenStream {
         .iter()
         .map(|ty| assert_enforceable(ty))
         .chain(cont.schema_with.iter().map(assert_enforceable));
+    emit(
+        cont,
+        quote! {
+            const NAME: &'static str = #name;
+            const DESCRIPTION: ::core::option::Option<&'static str> = #description;
+            const INSTRUCTIONS: ::core::option::Option<&'static str> = #instructions;
+            const WRAP_KEY: &'static str = #wrap_key;
+            #validate
+            #[doc(hidden)]
+            fn __assert_enforceable() {
+                #(#assertions)*
+            }
+        },
+    )
+}
+
+/// The `Extract` impl with `items` inside it, the `Enforceable` impl, and the serde and schemars
+/// checks: the same frame for a successful derive and for the fallback after an error.
+fn emit(cont: &Container<'_>, items: TokenStream) -> TokenStream {
+    let ident = cont.ident;
     let Generics {
         impl_generics,
         ty_generics,
@@ -69,15 +89,7 @@ fn impl_extract(cont: &Container<'_>) -> TokenStream {
         #[automatically_derived]
         const _: () = {
             impl #impl_generics ::extract::Extract for #ident #ty_generics #extract_where {
-                const NAME: &'static str = #name;
-                const DESCRIPTION: ::core::option::Option<&'static str> = #description;
-                const INSTRUCTIONS: ::core::option::Option<&'static str> = #instructions;
-                const WRAP_KEY: &'static str = #wrap_key;
-                #validate
-                #[doc(hidden)]
-                fn __assert_enforceable() {
-                    #(#assertions)*
-                }
+                #items
             }
             #do_not_recommend
             impl #impl_generics ::extract::Enforceable for #ident #ty_generics #enforceable_where {}
@@ -112,28 +124,8 @@ fn fallback(cont: &Container<'_>) -> TokenStream {
     if matches!(cont.shape, Shape::Union) || cont.input.generics.lifetimes().next().is_some() {
         return TokenStream::new();
     }
-    let ident = cont.ident;
-    let Generics {
-        impl_generics,
-        ty_generics,
-        extract_where,
-        enforceable_where,
-        is_generic,
-    } = generics(cont.input);
-    let requirements = require_serde_and_schemars(cont);
-    let do_not_recommend = do_not_recommend(is_generic);
-    let name = ident.to_string();
-    quote! {
-        #[automatically_derived]
-        const _: () = {
-            impl #impl_generics ::extract::Extract for #ident #ty_generics #extract_where {
-                const NAME: &'static str = #name;
-            }
-            #do_not_recommend
-            impl #impl_generics ::extract::Enforceable for #ident #ty_generics #enforceable_where {}
-            #requirements
-        };
-    }
+    let name = cont.ident.to_string();
+    emit(cont, quote!(const NAME: &'static str = #name;))
 }
 
 /// A type without parameters is left out of the "other types implement `Enforceable`" list of an
