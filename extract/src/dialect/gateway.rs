@@ -114,13 +114,13 @@ impl DialectImpl for Gateway {
         workers_ai::parse_error(body)
     }
 
-    fn classify_error(
+    fn classify(
         &self,
         status: u16,
         retry_after: Option<Duration>,
-        body: &[u8],
+        parsed: ProviderError,
     ) -> (Error, bool) {
-        workers_ai::classify(status, retry_after, self.parse_error(body))
+        workers_ai::classify(status, retry_after, parsed)
     }
 }
 

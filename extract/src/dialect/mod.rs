@@ -247,15 +247,24 @@ pub(crate) trait DialectImpl: Send + Sync {
     fn parse_reply(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Result<Reply, Error>;
     /// Reads an error reply (status 4xx/5xx) into the provider's code and message.
     fn parse_error(&self, body: &[u8]) -> ProviderError;
-    /// The error for a non-2xx reply, and whether resending may help. `retry_after` is the delay
-    /// the server asked for. Dialects whose providers put the real cause in a code override this.
+    /// The error for a reply that is not an answer, and whether resending may help. `retry_after`
+    /// is the delay the server asked for. Dialects change [`classify`](Self::classify), not this.
     fn classify_error(
         &self,
         status: u16,
         retry_after: Option<std::time::Duration>,
         body: &[u8],
     ) -> (Error, bool) {
-        let parsed = self.parse_error(body);
+        self.classify(status, retry_after, self.parse_error(body))
+    }
+    /// Turns what the provider said into an error: by HTTP status, unless the provider puts the real
+    /// cause in a code of its own (Cloudflare).
+    fn classify(
+        &self,
+        status: u16,
+        retry_after: Option<std::time::Duration>,
+        parsed: ProviderError,
+    ) -> (Error, bool) {
         classify_status(status, retry_after, parsed)
     }
 }

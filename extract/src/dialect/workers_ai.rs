@@ -73,13 +73,13 @@ impl DialectImpl for Compatible {
         parse_error(body)
     }
 
-    fn classify_error(
+    fn classify(
         &self,
         status: u16,
         retry_after: Option<Duration>,
-        body: &[u8],
+        parsed: ProviderError,
     ) -> (Error, bool) {
-        classify(status, retry_after, parse_error(body))
+        classify(status, retry_after, parsed)
     }
 }
 
@@ -121,13 +121,13 @@ impl DialectImpl for Native {
         parse_error(body)
     }
 
-    fn classify_error(
+    fn classify(
         &self,
         status: u16,
         retry_after: Option<Duration>,
-        body: &[u8],
+        parsed: ProviderError,
     ) -> (Error, bool) {
-        classify(status, retry_after, parse_error(body))
+        classify(status, retry_after, parsed)
     }
 }
 
