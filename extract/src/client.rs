@@ -166,6 +166,7 @@ impl Client {
             options,
         };
         let body = serde_json::to_vec(&dialect.chat_body(&request))
+            .map(bytes::Bytes::from)
             .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
         let url = dialect.chat_url(&self.inner.base_url, model);
         let mut headers = self.inner.headers.clone();

@@ -392,7 +392,7 @@ impl Run<'_> {
                 }
                 _ => {}
             }
-            let errors = match judge::judge::<T>(self.prepared, &raw, self.mode) {
+            let errors = match judge::judge::<T>(self.prepared, &raw) {
                 Ok(value) => {
                     let model = reply.model.unwrap_or_else(|| self.model.clone());
                     let cache_status = reply.cache_status;

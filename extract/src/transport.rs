@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::StatusCode;
 
@@ -33,7 +34,7 @@ pub(crate) async fn post(
     http: &reqwest::Client,
     url: &str,
     headers: &HeaderMap,
-    body: Vec<u8>,
+    body: Bytes,
     policy: &Policy,
     dialect: &dyn DialectImpl,
 ) -> Result<HttpReply, Error> {
@@ -85,7 +86,7 @@ async fn once(
     http: &reqwest::Client,
     url: &str,
     headers: &HeaderMap,
-    body: Vec<u8>,
+    body: Bytes,
     policy: &Policy,
 ) -> Result<HttpReply, Error> {
     let started = Instant::now();
@@ -97,10 +98,13 @@ async fn once(
     // One deadline over headers and body alike: a server that sends headers and then stalls is as
     // stuck as one that never answers.
     let attempt = async {
-        let mut response = request.send().await.map_err(transport_error)?;
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(e, started))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = read_capped(&mut response, status, policy.max_response_bytes).await?;
+        let body = read_capped(&mut response, status, policy.max_response_bytes, started).await?;
         Ok(HttpReply {
             status: status.as_u16(),
             headers,
@@ -119,6 +123,7 @@ async fn read_capped(
     response: &mut reqwest::Response,
     status: StatusCode,
     cap: usize,
+    started: Instant,
 ) -> Result<Vec<u8>, Error> {
     if let Some(len) = response.content_length() {
         if len > cap as u64 {
@@ -126,7 +131,11 @@ async fn read_capped(
         }
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(e, started))?
+    {
         if body.len() + chunk.len() > cap {
             return Err(too_large(status, cap));
         }
@@ -145,10 +154,10 @@ fn too_large(status: StatusCode, cap: usize) -> Error {
     }
 }
 
-fn transport_error(err: reqwest::Error) -> Error {
+fn transport_error(err: reqwest::Error, started: Instant) -> Error {
     if err.is_timeout() {
         return Error::Timeout {
-            elapsed: Duration::ZERO,
+            elapsed: started.elapsed(),
         };
     }
     let message = if err.is_connect() {

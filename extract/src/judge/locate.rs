@@ -4,12 +4,10 @@
 
 use serde_json::Value;
 
-use crate::request::Mode;
-
 /// How many candidate starts (`{` or `[`) to try in prose before giving up.
 const MAX_CANDIDATES: usize = 16;
 
-pub(crate) fn locate(text: &str, _mode: Mode) -> Result<Value, String> {
+pub(crate) fn locate(text: &str) -> Result<Value, String> {
     let text = text.trim().trim_start_matches('\u{feff}');
     if text.is_empty() {
         return Err("the reply is empty; answer with the JSON value".into());
@@ -127,7 +125,7 @@ mod tests {
     use serde_json::json;
 
     fn ok(text: &str) -> Value {
-        locate(text, Mode::Prompt).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+        locate(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
     }
 
     #[test]
@@ -145,16 +143,12 @@ mod tests {
 
     #[test]
     fn reports_what_it_cannot_find() {
-        assert!(locate("", Mode::Prompt).unwrap_err().contains("empty"));
-        assert!(locate("no json here", Mode::Prompt)
+        assert!(locate("").unwrap_err().contains("empty"));
+        assert!(locate("no json here")
             .unwrap_err()
             .contains("not valid JSON"));
-        assert!(locate("{\"a\": ", Mode::JsonSchema)
-            .unwrap_err()
-            .contains("not valid JSON"));
+        assert!(locate("{\"a\": ").unwrap_err().contains("not valid JSON"));
         let bomb = "[".repeat(100_000) + &"]".repeat(100_000);
-        assert!(locate(&bomb, Mode::JsonSchema)
-            .unwrap_err()
-            .contains("nested too deeply"));
+        assert!(locate(&bomb).unwrap_err().contains("nested too deeply"));
     }
 }

@@ -7,19 +7,14 @@ pub(crate) mod locate;
 use serde_json::Value;
 
 use crate::error::Violation;
-use crate::request::Mode;
 use crate::schema::{allows_null, Prepared};
 use crate::Extract;
 
 /// How many errors one reply may report; past that, the first ones are enough to fix.
 const MAX_ERRORS: usize = 50;
 
-pub(crate) fn judge<T: Extract>(
-    schema: &Prepared,
-    text: &str,
-    mode: Mode,
-) -> Result<T, Vec<Violation>> {
-    let value = locate::locate(text, mode).map_err(|message| vec![Violation::new("", message)])?;
+pub(crate) fn judge<T: Extract>(schema: &Prepared, text: &str) -> Result<T, Vec<Violation>> {
+    let value = locate::locate(text).map_err(|message| vec![Violation::new("", message)])?;
     let (mut value, prefix) = unwrap(schema, value);
     strip_added_nulls(&mut value, &schema.original, &schema.original, 0);
 
