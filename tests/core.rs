@@ -4,21 +4,14 @@
 use std::time::Duration;
 
 use extract::{Client, Error, Extract, Message, Mode, StopReason};
-use extract_workspace_tests::{bodies, completion, completion_with, ok, Script};
+use extract_workspace_tests::{
+    bodies, completion, completion_with, ok, CalendarEvent, Script, EVENT,
+};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-/// A calendar event mentioned in the text.
-#[derive(Debug, PartialEq, Deserialize, JsonSchema, Extract)]
-struct CalendarEvent {
-    /// Short name of the event
-    name: String,
-    date: String,
-    participants: Vec<String>,
-}
 
 #[derive(Debug, PartialEq, Deserialize, JsonSchema, Extract)]
 enum Sentiment {
@@ -40,8 +33,6 @@ fn no_empty_participants(event: &Party) -> Result<(), String> {
 struct Party {
     guests: Vec<String>,
 }
-
-const EVENT: &str = r#"{"name":"Science fair","date":"Friday","participants":["Alice","Bob"]}"#;
 
 async fn server_with(replies: Vec<ResponseTemplate>) -> MockServer {
     let server = MockServer::start().await;

@@ -9,21 +9,12 @@ use std::time::Duration;
 
 use extract::dialect::GatewayProvider;
 use extract::{Client, ClientBuilder, Dialect, Error, Extract, Extraction, Mode, StopReason};
-use extract_workspace_tests::{bodies, completion, ok, Script};
+use extract_workspace_tests::{bodies, completion, ok, CalendarEvent, Script, EVENT};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
-
-/// A calendar event mentioned in the text.
-#[derive(Debug, PartialEq, Deserialize, JsonSchema, Extract)]
-struct CalendarEvent {
-    /// Short name of the event
-    name: String,
-    date: String,
-    participants: Vec<String>,
-}
 
 /// A meeting at a place: a nested type, so the strict schema has a `$ref`.
 #[derive(Debug, PartialEq, Deserialize, JsonSchema, Extract)]
@@ -37,7 +28,6 @@ struct Place {
     city: String,
 }
 
-const EVENT: &str = r#"{"name":"Science fair","date":"Friday","participants":["Alice","Bob"]}"#;
 const TEXT: &str = "Alice and Bob are going to a science fair on Friday.";
 const INSTRUCTIONS: &str = "Extract the event.";
 const CF_MODEL: &str = "@cf/meta/llama-3.1-8b-instruct";

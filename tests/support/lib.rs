@@ -4,8 +4,27 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
+use extract::Extract;
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use wiremock::{Request, Respond, ResponseTemplate};
+
+// The README's type, word for word: its doc comments are the schema's descriptions, which the
+// tests assert exactly.
+/// A calendar event mentioned in the text.
+#[derive(Debug, PartialEq, Deserialize, JsonSchema, Extract)]
+pub struct CalendarEvent {
+    /// Short name of the event
+    pub name: String,
+    #[allow(missing_docs)]
+    pub date: String,
+    #[allow(missing_docs)]
+    pub participants: Vec<String>,
+}
+
+/// A valid `CalendarEvent` reply.
+pub const EVENT: &str = r#"{"name":"Science fair","date":"Friday","participants":["Alice","Bob"]}"#;
 
 /// An OpenAI chat completion whose message content is `content`.
 pub fn completion(content: &str) -> Value {
