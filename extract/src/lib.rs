@@ -53,6 +53,7 @@ mod presets;
 mod reask;
 mod request;
 pub mod schema;
+pub mod stream;
 mod transport;
 mod usage;
 
@@ -129,51 +130,20 @@ pub trait Extract: serde::de::DeserializeOwned + schemars::JsonSchema + Send + '
     note = "`serde_json::Value` accepts anything, so no schema constrains it: use a typed struct or enum",
     note = "a struct or enum of your own must `#[derive(Extract)]` too, so its fields are checked"
 )]
-pub trait Enforceable {}
+pub trait Enforceable {
+    /// What a value of this type is while its JSON is still arriving: a struct's partial companion
+    /// (every field optional, nested types partial too), a `String` so far, a list of partial
+    /// elements; the type itself for values that appear only once complete (numbers, enums).
+    type Partial: Send + 'static;
 
-// The leaf impls are `do_not_recommend` so that an error lists only the wrappers (`Option<T>`,
-// `Vec<T>`, ...), not every scalar; the wrappers stay recommendable, so an error inside one names the
-// innermost offending type (`HashMap<..>` in `Option<Vec<HashMap<..>>>`) and the path to it.
-macro_rules! enforceable {
-    ($($ty:ty),* $(,)?) => { $(#[diagnostic::do_not_recommend] impl Enforceable for $ty {})* };
+    /// Applies one event of the incremental JSON parser to the partial value in `slot` (`None` until
+    /// the value starts). `at` is the event's path below this value: empty for an event about the
+    /// value itself. Implementations update in place, so a stream costs time linear in its length.
+    ///
+    /// A hand-written impl for a type that appears only once complete calls
+    /// [`stream::feed_atomic`] with `type Partial = Self`.
+    fn feed(slot: &mut Option<Self::Partial>, at: &[stream::Seg], event: &stream::Event<'_>);
 }
-enforceable!(
-    bool,
-    char,
-    String,
-    u8,
-    u16,
-    u32,
-    u64,
-    u128,
-    usize,
-    i8,
-    i16,
-    i32,
-    i64,
-    i128,
-    isize,
-    f32,
-    f64,
-    std::num::NonZeroU8,
-    std::num::NonZeroU16,
-    std::num::NonZeroU32,
-    std::num::NonZeroU64,
-    std::num::NonZeroI32,
-    std::num::NonZeroI64,
-    std::path::PathBuf,
-    std::net::IpAddr,
-    std::net::Ipv4Addr,
-    std::net::Ipv6Addr,
-);
-impl<T: Enforceable> Enforceable for Option<T> {}
-impl<T: Enforceable> Enforceable for Vec<T> {}
-impl<T: Enforceable> Enforceable for Box<T> {}
-impl<T: Enforceable> Enforceable for std::sync::Arc<T> {}
-impl<T: Enforceable> Enforceable for std::collections::VecDeque<T> {}
-impl<T: Enforceable, const N: usize> Enforceable for [T; N] {}
-impl<T: Enforceable + Ord> Enforceable for std::collections::BTreeSet<T> {}
-impl<T: Enforceable, S> Enforceable for std::collections::HashSet<T, S> {}
 
 #[doc(hidden)]
 pub mod __private {

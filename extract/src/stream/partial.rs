@@ -1,0 +1,161 @@
+//! How a value of each standard type fills in while its JSON streams in: a string grows as its text
+//! arrives, a list grows one element at a time (the last one possibly partial), an optional value is
+//! absent until it starts, and a number, a boolean or an enum (an "atomic" value) appears only once
+//! its JSON is complete, parsed by serde from its text.
+//!
+//! A partial value lives in an `Option` slot: `None` until the first event for it arrives.
+
+use serde::de::DeserializeOwned;
+
+use super::json::{Event, Seg};
+use crate::Enforceable;
+
+/// Fills an atomic value: it appears, parsed by serde, when its JSON text is complete.
+///
+/// This is what a hand-written [`Enforceable`] impl for a type whose partial form is the type itself
+/// calls from its `feed`.
+pub fn feed_atomic<T: DeserializeOwned>(slot: &mut Option<T>, at: &[Seg], event: &Event<'_>) {
+    if let ([], Event::Close(raw)) = (at, event) {
+        if let Ok(value) = serde_json::from_str(raw) {
+            *slot = Some(value);
+        }
+    }
+}
+
+impl Enforceable for String {
+    type Partial = String;
+    fn feed(slot: &mut Option<String>, at: &[Seg], event: &Event<'_>) {
+        if !at.is_empty() {
+            return;
+        }
+        match event {
+            Event::Text(chunk) => slot.get_or_insert_with(String::new).push_str(chunk),
+            // An empty string sends no text; any other closed value is not a string.
+            Event::Close(raw) if raw.starts_with('"') => {
+                slot.get_or_insert_with(String::new);
+            }
+            _ => {}
+        }
+    }
+}
+
+macro_rules! atomic {
+    ($($ty:ty),* $(,)?) => {$(
+        #[diagnostic::do_not_recommend]
+        impl Enforceable for $ty {
+            type Partial = $ty;
+            fn feed(slot: &mut Option<$ty>, at: &[Seg], event: &Event<'_>) {
+                feed_atomic(slot, at, event)
+            }
+        }
+    )*};
+}
+
+atomic!(
+    bool,
+    char,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    std::num::NonZeroU8,
+    std::num::NonZeroU16,
+    std::num::NonZeroU32,
+    std::num::NonZeroU64,
+    std::num::NonZeroI32,
+    std::num::NonZeroI64,
+    std::path::PathBuf,
+    std::net::IpAddr,
+    std::net::Ipv4Addr,
+    std::net::Ipv6Addr,
+);
+
+/// `null` leaves an optional value absent; anything else fills it as `T` would.
+impl<T: Enforceable> Enforceable for Option<T> {
+    type Partial = T::Partial;
+    fn feed(slot: &mut Option<T::Partial>, at: &[Seg], event: &Event<'_>) {
+        if let ([], Event::Close("null")) = (at, event) {
+            return;
+        }
+        T::feed(slot, at, event)
+    }
+}
+
+/// Feeds the elements of a JSON array into a list of partial elements, one slot per element in the
+/// order they arrive: a slot is `None` while its element has not produced anything yet (a number
+/// still being read) or when it was `null`, so positions always match the JSON's.
+fn feed_list<T: Enforceable>(
+    slot: &mut Option<Vec<Option<T::Partial>>>,
+    at: &[Seg],
+    event: &Event<'_>,
+) {
+    match at.split_first() {
+        None => {
+            if matches!(event, Event::Open | Event::Close(_)) {
+                slot.get_or_insert_with(Vec::new);
+            }
+        }
+        Some((Seg::Index(i), rest)) => {
+            let list = slot.get_or_insert_with(Vec::new);
+            // JSON arrives in order: an index is either the last slot or the next one.
+            while list.len() <= *i {
+                list.push(None);
+            }
+            T::feed(&mut list[*i], rest, event);
+        }
+        Some((Seg::Key(_), _)) => {}
+    }
+}
+
+impl<T: Enforceable> Enforceable for Vec<T> {
+    type Partial = Vec<Option<T::Partial>>;
+    fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
+        feed_list::<T>(slot, at, event)
+    }
+}
+impl<T: Enforceable> Enforceable for std::collections::VecDeque<T> {
+    type Partial = Vec<Option<T::Partial>>;
+    fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
+        feed_list::<T>(slot, at, event)
+    }
+}
+impl<T: Enforceable, const N: usize> Enforceable for [T; N] {
+    type Partial = Vec<Option<T::Partial>>;
+    fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
+        feed_list::<T>(slot, at, event)
+    }
+}
+impl<T: Enforceable + Ord> Enforceable for std::collections::BTreeSet<T> {
+    type Partial = Vec<Option<T::Partial>>;
+    fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
+        feed_list::<T>(slot, at, event)
+    }
+}
+impl<T: Enforceable, S> Enforceable for std::collections::HashSet<T, S> {
+    type Partial = Vec<Option<T::Partial>>;
+    fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
+        feed_list::<T>(slot, at, event)
+    }
+}
+impl<T: Enforceable> Enforceable for Box<T> {
+    type Partial = T::Partial;
+    fn feed(slot: &mut Option<T::Partial>, at: &[Seg], event: &Event<'_>) {
+        T::feed(slot, at, event)
+    }
+}
+impl<T: Enforceable> Enforceable for std::sync::Arc<T> {
+    type Partial = T::Partial;
+    fn feed(slot: &mut Option<T::Partial>, at: &[Seg], event: &Event<'_>) {
+        T::feed(slot, at, event)
+    }
+}
