@@ -161,9 +161,10 @@ impl Client {
         let request = ChatRequest {
             model,
             mode,
-            schema,
+            schema: Some(schema),
             turns,
             options,
+            stream: false,
         };
         let body = serde_json::to_vec(&dialect.chat_body(&request))
             .map(bytes::Bytes::from)

@@ -135,7 +135,7 @@ pub(crate) enum Turn {
 
 /// The turns for a server without tool calls: in the `Tools` mode the schema joins the first system
 /// turn (as in the `Prompt` mode) and a reask's tool call and result become assistant and user turns.
-pub(crate) fn without_tools(turns: &[Turn], mode: Mode, schema: &Prepared) -> Vec<Turn> {
+pub(crate) fn without_tools(turns: &[Turn], mode: Mode, schema: Option<&Prepared>) -> Vec<Turn> {
     let mut out: Vec<Turn> = turns
         .iter()
         .map(|turn| match turn {
@@ -144,7 +144,7 @@ pub(crate) fn without_tools(turns: &[Turn], mode: Mode, schema: &Prepared) -> Ve
             other => other.clone(),
         })
         .collect();
-    if mode == Mode::Tools {
+    if let (Mode::Tools, Some(schema)) = (mode, schema) {
         let instructions = crate::reask::schema_instructions(&schema.strict);
         match out.iter_mut().find_map(|t| {
             if let Turn::System(text) = t {
@@ -167,9 +167,19 @@ pub(crate) fn without_tools(turns: &[Turn], mode: Mode, schema: &Prepared) -> Ve
 pub(crate) struct ChatRequest<'a> {
     pub(crate) model: &'a str,
     pub(crate) mode: Mode,
-    pub(crate) schema: &'a Prepared,
+    /// The type's schemas; `None` for a plain text completion, which sends no schema in any mode.
+    pub(crate) schema: Option<&'a Prepared>,
     pub(crate) turns: &'a [Turn],
     pub(crate) options: &'a Options,
+    /// Whether the reply is asked for as a stream of deltas.
+    pub(crate) stream: bool,
+}
+
+impl ChatRequest<'_> {
+    /// The mode and the schema, for an extraction; `None` for a text completion.
+    pub(crate) fn schema_mode(&self) -> Option<(Mode, &Prepared)> {
+        self.schema.map(|schema| (self.mode, schema))
+    }
 }
 
 /// Why a reply ended.
@@ -219,6 +229,29 @@ impl Reply {
     }
 }
 
+/// How a streamed reply is framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// Server-sent events: `data: {json}` lines, `data: [DONE]` at the end.
+    Sse,
+    /// One JSON object per line (Ollama's native API).
+    Ndjson,
+}
+
+/// One event of a streamed reply, reduced to what the stream needs. Every field is optional: a
+/// provider sends the role first, then content, then the finish reason, then the usage.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Delta {
+    pub(crate) content: Option<String>,
+    pub(crate) tool_arguments: Option<String>,
+    pub(crate) refusal: Option<String>,
+    pub(crate) finish: Option<Finish>,
+    pub(crate) usage: Option<Usage>,
+    pub(crate) model: Option<String>,
+    /// The provider said the stream is over (`[DONE]`, Ollama's `"done": true`).
+    pub(crate) done: bool,
+}
+
 /// One provider's protocol.
 pub(crate) trait DialectImpl: Send + Sync {
     fn name(&self) -> &'static str;
@@ -266,6 +299,29 @@ pub(crate) trait DialectImpl: Send + Sync {
         parsed: ProviderError,
     ) -> (Error, bool) {
         classify_status(status, retry_after, parsed)
+    }
+
+    /// Whether the provider streams a reply in this mode (`schema` is false for a text completion).
+    /// Where it cannot, a stream falls back to one plain request and yields its result.
+    fn can_stream(&self, _mode: Mode, _schema: bool) -> bool {
+        true
+    }
+    /// How a streamed reply is framed.
+    fn framing(&self) -> Framing {
+        Framing::Sse
+    }
+    /// Reads one event of a streamed reply (an SSE `data:` payload, or an NDJSON line). An error
+    /// reported inside the stream is an `Err`; a payload with nothing of interest is an empty delta.
+    fn parse_delta(&self, data: &str) -> Result<Delta, Error>;
+}
+
+/// The error for a stream event that is not JSON: the stream is broken, so no later event can be
+/// trusted either.
+pub(crate) fn bad_delta(data: &str, err: &serde_json::Error) -> Error {
+    Error::UnexpectedResponse {
+        status: 200,
+        message: format!("a stream event is not JSON: {err}"),
+        body: excerpt(data.as_bytes()),
     }
 }
 

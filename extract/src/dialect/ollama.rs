@@ -11,7 +11,10 @@ use reqwest::header::{HeaderMap, AUTHORIZATION};
 use serde_json::{json, Map, Value};
 
 use super::openai::{self, bearer, not_json};
-use super::{excerpt, without_tools, ChatRequest, DialectImpl, Finish, ProviderError, Reply};
+use super::{
+    bad_delta, excerpt, without_tools, ChatRequest, Delta, DialectImpl, Finish, Framing,
+    ProviderError, Reply,
+};
 use crate::error::Error;
 use crate::request::Mode;
 use crate::usage::Usage;
@@ -47,16 +50,16 @@ impl DialectImpl for Ollama {
         body.insert("model".into(), request.model.into());
         let turns = without_tools(request.turns, request.mode, request.schema);
         body.insert("messages".into(), openai::messages(&turns));
-        body.insert("stream".into(), false.into());
-        match request.mode {
-            Mode::JsonSchema => {
-                body.insert("format".into(), request.schema.inlined.clone());
+        body.insert("stream".into(), request.stream.into());
+        match request.schema_mode() {
+            Some((Mode::JsonSchema, schema)) => {
+                body.insert("format".into(), schema.inlined.clone());
             }
-            Mode::JsonObject => {
+            Some((Mode::JsonObject, _)) => {
                 body.insert("format".into(), "json".into());
             }
             // No forced tool call here: the schema is in the instructions, as in the Prompt mode.
-            Mode::Tools | Mode::Prompt => {}
+            Some((Mode::Tools | Mode::Prompt, _)) | None => {}
         }
         let mut options = Map::new();
         if let Some(t) = request.options.temperature {
@@ -128,5 +131,43 @@ impl DialectImpl for Ollama {
 
     fn parse_error(&self, body: &[u8]) -> ProviderError {
         openai::parse_error_body(body)
+    }
+
+    fn framing(&self) -> Framing {
+        Framing::Ndjson
+    }
+
+    /// One line of the stream: `{"message": {"content": "..."}, "done": false}`, then a last line
+    /// with `"done": true`, `done_reason` and the token counts.
+    fn parse_delta(&self, data: &str) -> Result<Delta, Error> {
+        let value: Value = serde_json::from_str(data).map_err(|e| bad_delta(data, &e))?;
+        if let Some(error) = value.get("error").filter(|e| !e.is_null()) {
+            return Err(openai::stream_error(error));
+        }
+        let done = value.get("done").and_then(Value::as_bool).unwrap_or(false);
+        let count = |key: &str| value.get(key).and_then(Value::as_u64);
+        let usage = match (count("prompt_eval_count"), count("eval_count")) {
+            (None, None) => None,
+            (prompt, completion) => Some(Usage::new(
+                prompt.unwrap_or(0),
+                completion.unwrap_or(0),
+                None,
+            )),
+        };
+        Ok(Delta {
+            content: value
+                .pointer("/message/content")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
+            finish: done.then(|| Finish::parse(value.get("done_reason").and_then(Value::as_str))),
+            usage,
+            model: value
+                .get("model")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            done,
+            ..Delta::default()
+        })
     }
 }

@@ -5,7 +5,10 @@
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde_json::{json, Map, Value};
 
-use super::{excerpt, header_text, ChatRequest, DialectImpl, Finish, ProviderError, Reply, Turn};
+use super::{
+    bad_delta, excerpt, header_text, ChatRequest, Delta, DialectImpl, Finish, ProviderError, Reply,
+    Turn,
+};
 use crate::error::Error;
 use crate::request::Mode;
 use crate::usage::Usage;
@@ -52,9 +55,8 @@ impl DialectImpl for OpenAi {
         if let Some(n) = request.options.max_tokens {
             body.insert(self.max_tokens_field.into(), n.into());
         }
-        let schema = request.schema;
-        match request.mode {
-            Mode::JsonSchema => {
+        match request.schema_mode() {
+            Some((Mode::JsonSchema, schema)) => {
                 let mut envelope = Map::new();
                 envelope.insert("name".into(), schema.name.into());
                 if let Some(d) = schema.description {
@@ -67,10 +69,10 @@ impl DialectImpl for OpenAi {
                     json!({"type": "json_schema", "json_schema": Value::Object(envelope)}),
                 );
             }
-            Mode::JsonObject => {
+            Some((Mode::JsonObject, _)) => {
                 body.insert("response_format".into(), json!({"type": "json_object"}));
             }
-            Mode::Tools => {
+            Some((Mode::Tools, schema)) => {
                 let mut function = Map::new();
                 function.insert("name".into(), schema.name.into());
                 if let Some(d) = schema.description {
@@ -87,7 +89,13 @@ impl DialectImpl for OpenAi {
                     json!({"type": "function", "function": {"name": schema.name}}),
                 );
             }
-            Mode::Prompt => {}
+            Some((Mode::Prompt, _)) | None => {}
+        }
+        if request.stream {
+            body.insert("stream".into(), true.into());
+            // Usage arrives in a last chunk only when asked for; servers that do not know the
+            // option ignore it.
+            body.insert("stream_options".into(), json!({"include_usage": true}));
         }
         Value::Object(body)
     }
@@ -100,6 +108,75 @@ impl DialectImpl for OpenAi {
 
     fn parse_error(&self, body: &[u8]) -> ProviderError {
         parse_error_body(body)
+    }
+
+    fn parse_delta(&self, data: &str) -> Result<Delta, Error> {
+        parse_chat_delta(data)
+    }
+}
+
+/// Reads one chunk of a streamed chat completion: `choices[0].delta` carries `content`, `refusal`
+/// or the forced tool call's `function.arguments` piece; the finish reason comes on its own chunk,
+/// and the usage (with `stream_options.include_usage`) on a last chunk whose `choices` is empty. An
+/// `{"error": ...}` chunk is the provider giving up mid-stream.
+pub(crate) fn parse_chat_delta(data: &str) -> Result<Delta, Error> {
+    if data.trim() == "[DONE]" {
+        return Ok(Delta {
+            done: true,
+            ..Delta::default()
+        });
+    }
+    let value: Value = serde_json::from_str(data).map_err(|e| bad_delta(data, &e))?;
+    if let Some(error) = value.get("error").filter(|e| !e.is_null()) {
+        return Err(stream_error(error));
+    }
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    let choice = value.pointer("/choices/0");
+    let delta = choice.and_then(|c| c.get("delta"));
+    let tool_arguments = delta
+        .and_then(|d| d.pointer("/tool_calls/0/function/arguments"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok(Delta {
+        content: text(delta.and_then(|d| d.get("content"))),
+        tool_arguments,
+        refusal: text(delta.and_then(|d| d.get("refusal"))),
+        finish: choice
+            .and_then(|c| c.get("finish_reason"))
+            .and_then(Value::as_str)
+            .map(|r| Finish::parse(Some(r))),
+        usage: value.get("usage").and_then(parse_usage),
+        model: text(value.get("model")),
+        done: false,
+    })
+}
+
+/// An error event inside a stream (`{"error": {"message", "type", "code"}}` or a bare string).
+pub(crate) fn stream_error(error: &Value) -> Error {
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .or_else(|| error.as_str())
+        .unwrap_or("the provider reported an error in the stream")
+        .to_owned();
+    let code = error
+        .get("code")
+        .or_else(|| error.get("type"))
+        .and_then(|c| match c {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        });
+    if code.as_deref().is_some_and(|c| c.contains("rate_limit")) {
+        return Error::RateLimited {
+            retry_after: None,
+            message,
+        };
+    }
+    Error::Api {
+        status: 200,
+        code,
+        message,
     }
 }
 

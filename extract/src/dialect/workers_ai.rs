@@ -17,7 +17,8 @@ use serde_json::{json, Map, Value};
 
 use super::openai::{self, bearer, not_json, parse_usage};
 use super::{
-    classify_status, excerpt, without_tools, ChatRequest, DialectImpl, Finish, ProviderError, Reply,
+    bad_delta, classify_status, excerpt, without_tools, ChatRequest, Delta, DialectImpl, Finish,
+    ProviderError, Reply,
 };
 use crate::error::Error;
 use crate::request::Mode;
@@ -81,6 +82,14 @@ impl DialectImpl for Compatible {
     ) -> (Error, bool) {
         classify(status, retry_after, parsed)
     }
+
+    fn can_stream(&self, mode: Mode, schema: bool) -> bool {
+        can_stream(mode, schema)
+    }
+
+    fn parse_delta(&self, data: &str) -> Result<Delta, Error> {
+        openai::parse_chat_delta(data)
+    }
 }
 
 impl DialectImpl for Native {
@@ -129,6 +138,53 @@ impl DialectImpl for Native {
     ) -> (Error, bool) {
         classify(status, retry_after, parsed)
     }
+
+    fn can_stream(&self, mode: Mode, schema: bool) -> bool {
+        can_stream(mode, schema)
+    }
+
+    fn parse_delta(&self, data: &str) -> Result<Delta, Error> {
+        parse_native_delta(data)
+    }
+}
+
+/// Workers AI's JSON mode does not stream ("JSON Mode currently doesn't support streaming" in
+/// Cloudflare's docs): an extraction in the constrained modes is sent as one plain request.
+pub(crate) fn can_stream(mode: Mode, schema: bool) -> bool {
+    !(schema && matches!(mode, Mode::JsonSchema | Mode::JsonObject))
+}
+
+/// One event of the native stream: `{"response": "chunk"}`, the usage on a last event, and
+/// `[DONE]`. A failure comes in the Cloudflare envelope.
+pub(crate) fn parse_native_delta(data: &str) -> Result<Delta, Error> {
+    if data.trim() == "[DONE]" {
+        return Ok(Delta {
+            done: true,
+            ..Delta::default()
+        });
+    }
+    let value: Value = serde_json::from_str(data).map_err(|e| bad_delta(data, &e))?;
+    if let Some(failure) = envelope_failure(&value) {
+        let (error, _) = classify(200, None, failure);
+        return Err(error);
+    }
+    let result = value
+        .get("result")
+        .filter(|r| r.is_object())
+        .unwrap_or(&value);
+    Ok(Delta {
+        content: result
+            .get("response")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned),
+        finish: result
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .map(|r| Finish::parse(Some(r))),
+        usage: result.get("usage").and_then(parse_usage),
+        ..Delta::default()
+    })
 }
 
 /// The native body: `messages`, the bare schema in `response_format.json_schema` (no name or
@@ -138,18 +194,21 @@ pub(crate) fn native_body(request: &ChatRequest<'_>) -> Value {
     let mut body = Map::new();
     let turns = without_tools(request.turns, request.mode, request.schema);
     body.insert("messages".into(), openai::messages(&turns));
-    match request.mode {
+    match request.schema_mode() {
         // Inlined: nothing says the JSON mode resolves `$ref`.
-        Mode::JsonSchema => {
+        Some((Mode::JsonSchema, schema)) => {
             body.insert(
                 "response_format".into(),
-                json!({"type": "json_schema", "json_schema": request.schema.inlined.clone()}),
+                json!({"type": "json_schema", "json_schema": schema.inlined.clone()}),
             );
         }
-        Mode::JsonObject => {
+        Some((Mode::JsonObject, _)) => {
             body.insert("response_format".into(), json!({"type": "json_object"}));
         }
-        Mode::Tools | Mode::Prompt => {}
+        Some((Mode::Tools | Mode::Prompt, _)) | None => {}
+    }
+    if request.stream {
+        body.insert("stream".into(), true.into());
     }
     if let Some(n) = request.options.max_tokens {
         body.insert("max_tokens".into(), n.into());
