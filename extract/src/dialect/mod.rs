@@ -182,25 +182,30 @@ impl ChatRequest<'_> {
     }
 }
 
-/// Why a reply ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Finish {
+/// Why a model's reply ended, as the provider said (`finish_reason`, `done_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FinishReason {
+    /// The model finished its answer.
     Stop,
+    /// The reply reached its token limit (`max_tokens`) and was cut there.
     Length,
+    /// The provider's content filter stopped the reply.
     ContentFilter,
+    /// The model called a tool.
     ToolCalls,
-    /// Absent, empty, or a value this crate does not know: judged on its content.
+    /// Absent, empty, or a value this crate does not know.
     Other,
 }
 
-impl Finish {
-    pub(crate) fn parse(reason: Option<&str>) -> Finish {
+impl FinishReason {
+    pub(crate) fn parse(reason: Option<&str>) -> FinishReason {
         match reason {
-            Some("stop" | "eos" | "end_turn") => Finish::Stop,
-            Some("length" | "max_tokens") => Finish::Length,
-            Some("content_filter") => Finish::ContentFilter,
-            Some("tool_calls" | "function_call") => Finish::ToolCalls,
-            _ => Finish::Other,
+            Some("stop" | "eos" | "end_turn") => FinishReason::Stop,
+            Some("length" | "max_tokens") => FinishReason::Length,
+            Some("content_filter") => FinishReason::ContentFilter,
+            Some("tool_calls" | "function_call") => FinishReason::ToolCalls,
+            _ => FinishReason::Other,
         }
     }
 }
@@ -211,7 +216,7 @@ pub(crate) struct Reply {
     pub(crate) content: Option<String>,
     pub(crate) tool_arguments: Option<String>,
     pub(crate) refusal: Option<String>,
-    pub(crate) finish: Finish,
+    pub(crate) finish: FinishReason,
     pub(crate) usage: Option<Usage>,
     pub(crate) model: Option<String>,
     /// A caching proxy's verdict (`cf-aig-cache-status: HIT`), when one answered.
@@ -245,7 +250,7 @@ pub(crate) struct Delta {
     pub(crate) content: Option<String>,
     pub(crate) tool_arguments: Option<String>,
     pub(crate) refusal: Option<String>,
-    pub(crate) finish: Option<Finish>,
+    pub(crate) finish: Option<FinishReason>,
     pub(crate) usage: Option<Usage>,
     pub(crate) model: Option<String>,
     /// The provider said the stream is over (`[DONE]`, Ollama's `"done": true`).

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::openai::{self, bearer, not_json};
 use super::{
-    bad_delta, excerpt, without_tools, ChatRequest, Delta, DialectImpl, Finish, Framing,
+    bad_delta, excerpt, without_tools, ChatRequest, Delta, DialectImpl, FinishReason, Framing,
     ProviderError, Reply,
 };
 use crate::error::Error;
@@ -119,7 +119,7 @@ impl DialectImpl for Ollama {
             content,
             tool_arguments,
             refusal: None,
-            finish: Finish::parse(value.get("done_reason").and_then(Value::as_str)),
+            finish: FinishReason::parse(value.get("done_reason").and_then(Value::as_str)),
             usage,
             model: value
                 .get("model")
@@ -160,7 +160,8 @@ impl DialectImpl for Ollama {
                 .and_then(Value::as_str)
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned),
-            finish: done.then(|| Finish::parse(value.get("done_reason").and_then(Value::as_str))),
+            finish: done
+                .then(|| FinishReason::parse(value.get("done_reason").and_then(Value::as_str))),
             usage,
             model: value
                 .get("model")

@@ -6,8 +6,8 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde_json::{json, Map, Value};
 
 use super::{
-    bad_delta, excerpt, header_text, ChatRequest, Delta, DialectImpl, Finish, ProviderError, Reply,
-    Turn,
+    bad_delta, excerpt, header_text, ChatRequest, Delta, DialectImpl, FinishReason, ProviderError,
+    Reply, Turn,
 };
 use crate::error::Error;
 use crate::request::Mode;
@@ -144,7 +144,7 @@ pub(crate) fn parse_chat_delta(data: &str) -> Result<Delta, Error> {
         finish: choice
             .and_then(|c| c.get("finish_reason"))
             .and_then(Value::as_str)
-            .map(|r| Finish::parse(Some(r))),
+            .map(|r| FinishReason::parse(Some(r))),
         usage: value.get("usage").and_then(parse_usage),
         model: text(value.get("model")),
         done: false,
@@ -248,7 +248,7 @@ pub(crate) fn parse_chat_completion(status: u16, body: &[u8]) -> Result<Reply, E
             // Some servers send the arguments as an object rather than a JSON string.
             other => Some(other.to_string()),
         });
-    let finish = Finish::parse(choice.get("finish_reason").and_then(Value::as_str));
+    let finish = FinishReason::parse(choice.get("finish_reason").and_then(Value::as_str));
     Ok(Reply {
         content,
         tool_arguments,

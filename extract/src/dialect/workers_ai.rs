@@ -17,8 +17,8 @@ use serde_json::{json, Map, Value};
 
 use super::openai::{self, bearer, not_json, parse_usage};
 use super::{
-    bad_delta, classify_status, excerpt, without_tools, ChatRequest, Delta, DialectImpl, Finish,
-    ProviderError, Reply,
+    bad_delta, classify_status, excerpt, without_tools, ChatRequest, Delta, DialectImpl,
+    FinishReason, ProviderError, Reply,
 };
 use crate::error::Error;
 use crate::request::Mode;
@@ -181,7 +181,7 @@ pub(crate) fn parse_native_delta(data: &str) -> Result<Delta, Error> {
         finish: result
             .get("finish_reason")
             .and_then(Value::as_str)
-            .map(|r| Finish::parse(Some(r))),
+            .map(|r| FinishReason::parse(Some(r))),
         usage: result.get("usage").and_then(parse_usage),
         ..Delta::default()
     })
@@ -259,7 +259,7 @@ pub(crate) fn parse_native(status: u16, body: &[u8]) -> Result<Reply, Error> {
         content,
         tool_arguments,
         refusal: None,
-        finish: Finish::parse(result.get("finish_reason").and_then(Value::as_str)),
+        finish: FinishReason::parse(result.get("finish_reason").and_then(Value::as_str)),
         usage: result.get("usage").and_then(parse_usage),
         model: None,
         cache_status: None,
@@ -344,7 +344,7 @@ fn failure_reply(status: u16, failure: ProviderError) -> Result<Reply, Error> {
             content: Some(failure.message),
             tool_arguments: None,
             refusal: None,
-            finish: Finish::Other,
+            finish: FinishReason::Other,
             usage: None,
             model: None,
             cache_status: None,
