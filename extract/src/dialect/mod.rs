@@ -2,6 +2,7 @@
 //! error envelope, default mode) lives in one module per provider. Adding a provider is adding one
 //! file and one line in [`Dialect`].
 
+mod body;
 mod gateway;
 mod ollama;
 mod openai;
@@ -10,7 +11,8 @@ mod workers_ai;
 use std::fmt;
 
 use reqwest::header::HeaderMap;
-use serde_json::Value;
+
+pub(crate) use body::{Body, Part};
 
 use crate::error::Error;
 use crate::request::{Mode, Options};
@@ -175,9 +177,9 @@ pub(crate) struct ChatRequest<'a> {
     pub(crate) stream: bool,
 }
 
-impl ChatRequest<'_> {
+impl<'a> ChatRequest<'a> {
     /// The mode and the schema, for an extraction; `None` for a text completion.
-    pub(crate) fn schema_mode(&self) -> Option<(Mode, &Prepared)> {
+    pub(crate) fn schema_mode(&self) -> Option<(Mode, &'a Prepared)> {
         self.schema.map(|schema| (self.mode, schema))
     }
 }
@@ -273,7 +275,8 @@ pub(crate) trait DialectImpl: Send + Sync {
     ) -> Result<(), Error> {
         Ok(())
     }
-    fn chat_body(&self, request: &ChatRequest<'_>) -> Value;
+    /// The request body; it borrows the schema's serialization rather than copying it.
+    fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a>;
     /// Whether a reply is an answer to read with [`parse_reply`](Self::parse_reply) rather than an
     /// error for [`classify_error`](Self::classify_error): a 2xx status, unless the provider says
     /// otherwise (an error envelope sent with 200, or a schema the model could not meet, which is

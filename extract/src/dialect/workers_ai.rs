@@ -13,11 +13,11 @@
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use super::openai::{self, bearer, not_json, parse_usage};
 use super::{
-    bad_delta, classify_status, excerpt, without_tools, ChatRequest, Delta, DialectImpl,
+    bad_delta, classify_status, excerpt, without_tools, Body, ChatRequest, Delta, DialectImpl,
     FinishReason, ProviderError, Reply,
 };
 use crate::error::Error;
@@ -54,7 +54,7 @@ impl DialectImpl for Compatible {
         openai::COMPATIBLE.auth_headers(key, headers)
     }
 
-    fn chat_body(&self, request: &ChatRequest<'_>) -> Value {
+    fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a> {
         openai::COMPATIBLE.chat_body(request)
     }
 
@@ -114,7 +114,7 @@ impl DialectImpl for Native {
         Ok(())
     }
 
-    fn chat_body(&self, request: &ChatRequest<'_>) -> Value {
+    fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a> {
         native_body(request)
     }
 
@@ -190,33 +190,34 @@ pub(crate) fn parse_native_delta(data: &str) -> Result<Delta, Error> {
 /// The native body: `messages`, the bare schema in `response_format.json_schema` (no name or
 /// `strict` envelope), `max_tokens`, `temperature`. There are no forced tool calls here, so the
 /// `Tools` mode travels like the `Prompt` mode, the schema in the instructions.
-pub(crate) fn native_body(request: &ChatRequest<'_>) -> Value {
-    let mut body = Map::new();
+pub(crate) fn native_body<'a>(request: &ChatRequest<'a>) -> Body<'a> {
     let turns = without_tools(request.turns, request.mode, request.schema);
-    body.insert("messages".into(), openai::messages(&turns));
+    let mut body = Body::new().with("messages", turns);
     match request.schema_mode() {
         // Inlined: nothing says the JSON mode resolves `$ref`.
         Some((Mode::JsonSchema, schema)) => {
-            body.insert(
-                "response_format".into(),
-                json!({"type": "json_schema", "json_schema": schema.inlined.clone()}),
+            body.push(
+                "response_format",
+                Body::new()
+                    .with("type", "json_schema")
+                    .with("json_schema", &*schema.inlined_json),
             );
         }
         Some((Mode::JsonObject, _)) => {
-            body.insert("response_format".into(), json!({"type": "json_object"}));
+            body.push("response_format", Body::new().with("type", "json_object"));
         }
         Some((Mode::Tools | Mode::Prompt, _)) | None => {}
     }
     if request.stream {
-        body.insert("stream".into(), true.into());
+        body.push("stream", true);
     }
     if let Some(n) = request.options.max_tokens {
-        body.insert("max_tokens".into(), n.into());
+        body.push("max_tokens", n);
     }
     if let Some(t) = request.options.temperature {
-        body.insert("temperature".into(), json!(t));
+        body.push("temperature", t);
     }
-    Value::Object(body)
+    body
 }
 
 /// Reads the native envelope: `result.response` is the text, or a value the JSON mode already parsed
