@@ -44,6 +44,8 @@ struct Inner {
     /// Keeps a local model server alive as long as a client uses it.
     #[cfg(feature = "local")]
     _local: Option<Arc<crate::local::LocalModel>>,
+    #[cfg(feature = "cache")]
+    cache: Option<crate::cache::ResponseCache>,
 }
 
 impl Client {
@@ -148,6 +150,12 @@ impl Client {
         self.inner.token_budget
     }
 
+    /// The response cache this client consults, if it was given one.
+    #[cfg(feature = "cache")]
+    pub fn response_cache(&self) -> Option<&crate::cache::ResponseCache> {
+        self.inner.cache.as_ref()
+    }
+
     /// Builds one chat request, sends it with transport retries, and reads the reply envelope.
     pub(crate) async fn chat(
         &self,
@@ -171,6 +179,17 @@ impl Client {
         let url = dialect.chat_url(&self.inner.base_url, model);
         let mut headers = self.inner.headers.clone();
         dialect.request_headers(&request, &mut headers)?;
+        #[cfg(feature = "cache")]
+        let miss = match crate::cache::lookup(
+            self.inner.cache.as_ref(),
+            options,
+            &url,
+            dialect.name(),
+            &body,
+        ) {
+            crate::cache::Lookup::Hit(reply) => return Ok(reply),
+            crate::cache::Lookup::Miss(miss) => miss,
+        };
         let reply = transport::post(
             &self.inner.http,
             &url,
@@ -180,7 +199,10 @@ impl Client {
             dialect,
         )
         .await?;
-        dialect.parse_reply(reply.status, &reply.headers, &reply.body)
+        let reply = dialect.parse_reply(reply.status, &reply.headers, &reply.body)?;
+        #[cfg(feature = "cache")]
+        miss.stage(options, &reply);
+        Ok(reply)
     }
 }
 
@@ -217,6 +239,8 @@ pub struct ClientBuilder {
     policy: Policy,
     #[cfg(feature = "local")]
     local: Option<Arc<crate::local::LocalModel>>,
+    #[cfg(feature = "cache")]
+    pub(crate) cache: Option<crate::cache::ResponseCache>,
 }
 
 impl Default for ClientBuilder {
@@ -241,6 +265,8 @@ impl Default for ClientBuilder {
             },
             #[cfg(feature = "local")]
             local: None,
+            #[cfg(feature = "cache")]
+            cache: None,
         }
     }
 }
@@ -410,6 +436,8 @@ impl ClientBuilder {
                 fallbacks: Mutex::new(HashMap::new()),
                 #[cfg(feature = "local")]
                 _local: self.local,
+                #[cfg(feature = "cache")]
+                cache: self.cache,
             }),
         })
     }

@@ -180,6 +180,8 @@ pub(crate) struct Options {
     pub(crate) mode: Option<Mode>,
     pub(crate) token_budget: Option<u64>,
     pub(crate) gateway_cache: GatewayCache,
+    #[cfg(feature = "cache")]
+    pub(crate) cache: crate::cache::PerRequest,
 }
 
 /// Cloudflare AI Gateway caching options for one request (sent as `cf-aig-*` headers by the
@@ -394,6 +396,9 @@ impl Run<'_> {
             }
             let errors = match judge::judge::<T>(self.prepared, &raw) {
                 Ok(value) => {
+                    // Only now are this extraction's replies known to be worth replaying.
+                    #[cfg(feature = "cache")]
+                    self.options.cache.commit();
                     let model = reply.model.unwrap_or_else(|| self.model.clone());
                     let cache_status = reply.cache_status;
                     return Ok(Extraction {
