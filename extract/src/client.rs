@@ -45,6 +45,8 @@ struct Inner {
     /// Keeps a local model server alive as long as a client uses it.
     #[cfg(feature = "local")]
     _local: Option<Arc<crate::local::LocalModel>>,
+    #[cfg(feature = "cache")]
+    cache: Option<crate::cache::ResponseCache>,
 }
 
 impl Client {
@@ -155,6 +157,12 @@ impl Client {
         self.inner.token_budget
     }
 
+    /// The response cache this client consults, if it was given one.
+    #[cfg(feature = "cache")]
+    pub fn response_cache(&self) -> Option<&crate::cache::ResponseCache> {
+        self.inner.cache.as_ref()
+    }
+
     /// Builds one chat request, sends it with transport retries, and reads the reply envelope.
     pub(crate) async fn chat(
         &self,
@@ -174,6 +182,17 @@ impl Client {
             stream: false,
         };
         let (url, headers, body) = self.build(&request)?;
+        #[cfg(feature = "cache")]
+        let miss = match crate::cache::lookup(
+            self.inner.cache.as_ref(),
+            options,
+            &url,
+            dialect.name(),
+            &body,
+        ) {
+            crate::cache::Lookup::Hit(reply) => return Ok(reply),
+            crate::cache::Lookup::Miss(miss) => miss,
+        };
         let reply = transport::post(
             &self.inner.http,
             &url,
@@ -183,7 +202,10 @@ impl Client {
             dialect,
         )
         .await?;
-        dialect.parse_reply(reply.status, &reply.headers, &reply.body)
+        let reply = dialect.parse_reply(reply.status, &reply.headers, &reply.body)?;
+        #[cfg(feature = "cache")]
+        miss.stage(options, &reply);
+        Ok(reply)
     }
 
     /// Builds one chat request asking for a stream and opens it. Where the provider cannot stream in
@@ -269,6 +291,8 @@ pub struct ClientBuilder {
     policy: Policy,
     #[cfg(feature = "local")]
     local: Option<Arc<crate::local::LocalModel>>,
+    #[cfg(feature = "cache")]
+    pub(crate) cache: Option<crate::cache::ResponseCache>,
 }
 
 impl Default for ClientBuilder {
@@ -293,6 +317,8 @@ impl Default for ClientBuilder {
             },
             #[cfg(feature = "local")]
             local: None,
+            #[cfg(feature = "cache")]
+            cache: None,
         }
     }
 }
@@ -462,6 +488,8 @@ impl ClientBuilder {
                 fallbacks: Mutex::new(HashMap::new()),
                 #[cfg(feature = "local")]
                 _local: self.local,
+                #[cfg(feature = "cache")]
+                cache: self.cache,
             }),
         })
     }

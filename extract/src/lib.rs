@@ -43,6 +43,12 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+#[cfg(feature = "blocking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+pub mod blocking;
+#[cfg(feature = "cache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+pub mod cache;
 mod client;
 mod complete;
 pub mod dialect;
@@ -55,6 +61,9 @@ mod reask;
 mod request;
 pub mod schema;
 pub mod stream;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod transport;
 mod usage;
 
@@ -116,6 +125,17 @@ pub trait Extract:
     ) -> impl Future<Output = Result<Self, Error>> + Send {
         let request = client.extract::<Self>(input);
         async move { request.send().await.map(|extraction| extraction.value) }
+    }
+
+    /// [`extract`](Self::extract) for programs without an async runtime, with a
+    /// [`blocking::Client`].
+    #[cfg(feature = "blocking")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+    fn extract_blocking(client: &blocking::Client, input: impl Into<Input>) -> Result<Self, Error> {
+        client
+            .extract::<Self>(input)
+            .send()
+            .map(|extraction| extraction.value)
     }
 
     #[doc(hidden)]

@@ -181,6 +181,8 @@ pub(crate) struct Options {
     pub(crate) mode: Option<Mode>,
     pub(crate) token_budget: Option<u64>,
     pub(crate) gateway_cache: GatewayCache,
+    #[cfg(feature = "cache")]
+    pub(crate) cache: crate::cache::PerRequest,
 }
 
 /// Cloudflare AI Gateway caching options for one request (sent as `cf-aig-*` headers by the
@@ -488,6 +490,9 @@ impl Run<'_> {
         }
         let errors = match judge::judge::<T>(&self.prepared, &raw) {
             Ok(value) => {
+                // Only now are this extraction's replies known to be worth replaying.
+                #[cfg(feature = "cache")]
+                self.options.cache.commit();
                 return Verdict::Done(Extraction {
                     value,
                     usage,
@@ -496,7 +501,7 @@ impl Run<'_> {
                     raw,
                     mode: self.mode,
                     cache_status: reply.cache_status,
-                })
+                });
             }
             Err(errors) => errors,
         };
