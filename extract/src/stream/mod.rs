@@ -9,6 +9,7 @@
 //! `O(n²)`.
 
 pub mod json;
+pub(crate) mod keys;
 mod partial;
 
 pub use json::{Event, Seg};
