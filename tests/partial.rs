@@ -465,8 +465,11 @@ fn recursive_types_have_finite_partials() {
 
 #[test]
 fn partials_print_compare_and_clone() {
-    let mut partial = Partial::<Address>::default();
-    partial.street = Some("Elm".to_owned());
+    // Built through the alias, as a user outside the defining module would.
+    let mut partial = Partial::<Address> {
+        street: Some("Elm".to_owned()),
+        ..Default::default()
+    };
     assert_eq!(
         format!("{partial:?}"),
         r#"PartialAddress { street: Some("Elm"), city: None }"#

@@ -24,6 +24,10 @@ pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 /// the derive listed, and the path below the field.
 type Route<'s, 'p, P> = Option<(&'s mut P, usize, &'p [Seg])>;
 
+/// Where an event of a struct with flattened fields goes: the partial, and the own field with the
+/// path below it, or `None` for the flattened fields.
+type FlatRoute<'s, 'p, P> = Option<(&'s mut P, Option<(usize, &'p [Seg])>)>;
+
 /// The keys of one struct's fields, read on first use.
 ///
 /// The derive puts one in a `static` inside the struct's `feed`, so a lookup costs one atomic load
@@ -82,7 +86,7 @@ pub fn route_flattened<'s, 'p, T, P>(
     event: &Event<'_>,
     fields: usize,
     flattened: &[SchemaFn],
-) -> Option<(&'s mut P, Option<(usize, &'p [Seg])>)>
+) -> FlatRoute<'s, 'p, P>
 where
     T: JsonSchema + ?Sized + 'static,
     P: Default,
