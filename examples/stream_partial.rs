@@ -35,7 +35,13 @@ async fn main() -> Result<(), extract::Error> {
                 println!("asking again (attempt {attempt}): {errors:?}")
             }
             Update::Done(extraction) => {
-                println!("= {:?}", extraction.value);
+                let event = &extraction.value;
+                println!(
+                    "= {} on {} with {}",
+                    event.name,
+                    event.date,
+                    event.participants.join(", ")
+                );
                 eprintln!(
                     "{} attempt(s) · {} tokens",
                     extraction.attempts, extraction.usage.total_tokens

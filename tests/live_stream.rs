@@ -70,7 +70,7 @@ async fn element_stream_of_a_list() {
         )
         .temperature(0.0)
         // A 135M model may not stop a list by itself; the cap turns that into a cut.
-        .max_tokens(400)
+        .max_tokens(250)
         .elements();
     let mut got = Vec::new();
     let mut ended = None;

@@ -97,8 +97,11 @@ pub use usage::Usage;
 ///
 /// Derive it with `#[derive(Extract)]`; implement it by hand only for types whose schema you write
 /// yourself.
+///
+/// Every `Extract` type is [`Enforceable`], so it has a [`Partial`] form for streaming, which can be
+/// sent across threads.
 pub trait Extract:
-    serde::de::DeserializeOwned + schemars::JsonSchema + Enforceable + Send + 'static
+    Enforceable<Partial: Send> + serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static
 {
     /// The schema's name as providers see it (`json_schema.name`, the tool's name).
     const NAME: &'static str;
@@ -174,7 +177,10 @@ pub trait Enforceable {
     /// What a value of this type is while its JSON is still arriving: a struct's partial companion
     /// (every field optional, nested types partial too), a `String` so far, a list of partial
     /// elements; the type itself for values that appear only once complete (numbers, enums).
-    type Partial: Send + 'static;
+    ///
+    /// [`Extract`] adds `Send`. It is not required here so that a field whose type is not
+    /// enforceable is reported once, at the field, and not again by every struct around it.
+    type Partial: 'static;
 
     /// Applies one event of the incremental JSON parser to the partial value in `slot` (`None` until
     /// the value starts). `at` is the event's path below this value: empty for an event about the
@@ -185,6 +191,38 @@ pub trait Enforceable {
     fn feed(slot: &mut Option<Self::Partial>, at: &[stream::Seg], event: &stream::Event<'_>);
 }
 
+/// The partial form of `T` while its JSON streams in: for a struct deriving [`Extract`], a struct with
+/// the same field names, each an `Option` of the field's own partial form, `None` until the field's
+/// value starts (a `String` grows as its text arrives, a list grows one element at a time, a nested
+/// struct is partial too, a number or an enum appears once its JSON is complete).
+///
+/// The derive generates that struct beside the type and names it only through this alias; it
+/// implements `Default` (every field `None`) and, when every field's partial form does, `Debug`,
+/// `Clone` and `PartialEq`. An enum is its own partial form: it appears once complete.
+///
+/// ```
+/// use extract::{Enforceable, Extract, Partial};
+/// use extract::stream::{Event, Seg};
+/// # use schemars::JsonSchema;
+/// # use serde::Deserialize;
+///
+/// #[derive(Debug, Deserialize, JsonSchema, Extract)]
+/// struct CalendarEvent {
+///     name: String,
+///     participants: Vec<String>,
+/// }
+///
+/// // `{"name": "Scie` so far, as the incremental parser reports it:
+/// let mut partial: Option<Partial<CalendarEvent>> = None;
+/// let name = [Seg::Key("name".into())];
+/// CalendarEvent::feed(&mut partial, &[], &Event::Open);
+/// CalendarEvent::feed(&mut partial, &name, &Event::Text("Scie"));
+/// let partial = partial.unwrap();
+/// assert_eq!(partial.name.as_deref(), Some("Scie"));
+/// assert_eq!(partial.participants, None);
+/// ```
+pub type Partial<T> = <T as Enforceable>::Partial;
+
 #[doc(hidden)]
 pub mod __private {
     //! What the derive's generated code reaches; not a public API.
@@ -194,6 +232,8 @@ pub mod __private {
     pub use schemars::JsonSchema;
     pub use serde::de::DeserializeOwned;
     pub use std::string::String;
+
+    pub use crate::stream::keys::{route_flattened, Keys, SchemaFn};
 
     use crate::Enforceable;
 

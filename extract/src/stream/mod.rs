@@ -11,6 +11,7 @@
 mod call;
 mod elements;
 pub mod json;
+pub(crate) mod keys;
 mod object;
 mod partial;
 mod text;
