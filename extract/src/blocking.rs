@@ -330,6 +330,12 @@ mod tests {
     }
 
     #[test]
+    fn is_shared_between_threads() {
+        fn shareable<T: Send + Sync + Clone + 'static>() {}
+        shareable::<Client>();
+    }
+
+    #[test]
     fn extracts_without_a_runtime_with_the_request_options() {
         let server = server(vec![
             completion(r#"{"name": "Fair"}"#),

@@ -242,32 +242,22 @@ impl ResponseCache {
     fn get(&self, key: &Key) -> Option<Reply> {
         let mut state = self.state();
         state.expire(Instant::now());
+        let Some((shared, last_used)) = state
+            .entries
+            .get_key_value(key)
+            .map(|(shared, entry)| (shared.clone(), entry.used))
+        else {
+            state.stats.misses += 1;
+            return None;
+        };
         state.clock += 1;
         let now = state.clock;
-        let State {
-            entries,
-            by_use,
-            stats,
-            ..
-        } = &mut *state;
-        match entries.get_key_value(key) {
-            Some((shared_key, entry)) => {
-                let shared_key = shared_key.clone();
-                let old = entry.used;
-                let reply = entry.reply.clone();
-                by_use.remove(&old);
-                by_use.insert(now, shared_key.clone());
-                if let Some(entry) = entries.get_mut(&shared_key) {
-                    entry.used = now;
-                }
-                stats.hits += 1;
-                Some(reply)
-            }
-            None => {
-                stats.misses += 1;
-                None
-            }
-        }
+        state.by_use.remove(&last_used);
+        state.by_use.insert(now, shared.clone());
+        state.stats.hits += 1;
+        let entry = state.entries.get_mut(&shared)?;
+        entry.used = now;
+        Some(entry.reply.clone())
     }
 
     fn insert(&self, key: Arc<Key>, reply: Reply) {
@@ -732,6 +722,12 @@ mod tests {
             &Bytes::from(body.to_owned()),
         );
         cache.get(&key).and_then(|r| r.content)
+    }
+
+    #[test]
+    fn is_shared_between_threads() {
+        fn shareable<T: Send + Sync + Clone + 'static>() {}
+        shareable::<ResponseCache>();
     }
 
     #[test]

@@ -1093,6 +1093,13 @@ mod tests {
     }
 
     #[test]
+    fn can_be_scripted_from_other_threads() {
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<MockProvider>();
+        shareable::<RecordedRequest>();
+    }
+
+    #[test]
     fn starts_without_a_runtime() {
         let mock = MockProvider::start_blocking();
         mock.reply_text("hello");
