@@ -13,6 +13,7 @@ use crate::dialect::{ChatRequest, Dialect, Reply, Turn};
 use crate::error::Error;
 use crate::request::{ExtractRequest, Input, Mode, Options};
 use crate::schema::Prepared;
+use crate::stream::wire::Deltas;
 use crate::transport::{self, Policy};
 use crate::Extract;
 
@@ -97,6 +98,12 @@ impl Client {
         ExtractRequest::new(self, input.into())
     }
 
+    /// Starts a plain text completion of `input` (a text, or a chat history): `.await` it for the
+    /// reply, or call `.stream()` for its text as it arrives.
+    pub fn complete(&self, input: impl Into<Input>) -> crate::CompleteRequest<'_> {
+        crate::CompleteRequest::new(self, input.into())
+    }
+
     /// The model requests use unless they set their own.
     pub fn model(&self) -> &str {
         &self.inner.model
@@ -161,7 +168,7 @@ impl Client {
         &self,
         model: &str,
         mode: Mode,
-        schema: &Prepared,
+        schema: Option<&Prepared>,
         turns: &[Turn],
         options: &Options,
     ) -> Result<Reply, Error> {
@@ -172,13 +179,9 @@ impl Client {
             schema,
             turns,
             options,
+            stream: false,
         };
-        let body = serde_json::to_vec(&dialect.chat_body(&request))
-            .map(bytes::Bytes::from)
-            .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
-        let url = dialect.chat_url(&self.inner.base_url, model);
-        let mut headers = self.inner.headers.clone();
-        dialect.request_headers(&request, &mut headers)?;
+        let (url, headers, body) = self.build(&request)?;
         #[cfg(feature = "cache")]
         let miss = match crate::cache::lookup(
             self.inner.cache.as_ref(),
@@ -203,6 +206,55 @@ impl Client {
         #[cfg(feature = "cache")]
         miss.stage(options, &reply);
         Ok(reply)
+    }
+
+    /// Builds one chat request asking for a stream and opens it. Where the provider cannot stream in
+    /// this mode, the request is sent plainly and its reply becomes a stream of one delta.
+    pub(crate) async fn open_stream(
+        &self,
+        model: &str,
+        mode: Mode,
+        schema: Option<&Prepared>,
+        turns: &[Turn],
+        options: &Options,
+    ) -> Result<Deltas, Error> {
+        let dialect = self.inner.dialect.imp();
+        let request = ChatRequest {
+            model,
+            mode,
+            schema,
+            turns,
+            options,
+            stream: dialect.can_stream(mode, schema.is_some()),
+        };
+        let (url, headers, body) = self.build(&request)?;
+        let policy = &self.inner.policy;
+        if !request.stream {
+            tracing::debug!("the provider cannot stream in this mode; sending one request");
+            let reply =
+                transport::post(&self.inner.http, &url, &headers, body, policy, dialect).await?;
+            return Ok(Deltas::whole(reply, dialect));
+        }
+        let opened =
+            transport::post_stream(&self.inner.http, &url, &headers, body, policy, dialect).await?;
+        Ok(Deltas::new(
+            opened,
+            dialect,
+            policy.timeout,
+            policy.max_response_bytes,
+        ))
+    }
+
+    /// The one place a request is built: URL, headers (client-wide and per request), body.
+    fn build(&self, request: &ChatRequest<'_>) -> Result<(String, HeaderMap, bytes::Bytes), Error> {
+        let dialect = self.inner.dialect.imp();
+        let body = serde_json::to_vec(&dialect.chat_body(request))
+            .map(bytes::Bytes::from)
+            .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
+        let url = dialect.chat_url(&self.inner.base_url, request.model);
+        let mut headers = self.inner.headers.clone();
+        dialect.request_headers(request, &mut headers)?;
+        Ok((url, headers, body))
     }
 }
 

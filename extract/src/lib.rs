@@ -50,6 +50,7 @@ pub mod blocking;
 #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
 pub mod cache;
 mod client;
+mod complete;
 pub mod dialect;
 mod error;
 mod judge;
@@ -69,8 +70,9 @@ mod usage;
 use std::future::Future;
 
 pub use client::{Client, ClientBuilder, OPENAI_BASE_URL, OPENAI_DEFAULT_MODEL};
-pub use dialect::Dialect;
-pub use error::{Error, StopReason, Violation};
+pub use complete::{CompleteRequest, Completion};
+pub use dialect::{Dialect, FinishReason};
+pub use error::{Cut, Error, StopReason, Violation};
 /// Derives [`Extract`](trait@Extract) for a struct with named fields or an enum.
 ///
 /// The type must also derive (or implement) `serde::Deserialize` and `schemars::JsonSchema`: their
@@ -95,7 +97,9 @@ pub use usage::Usage;
 ///
 /// Derive it with `#[derive(Extract)]`; implement it by hand only for types whose schema you write
 /// yourself.
-pub trait Extract: serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static {
+pub trait Extract:
+    serde::de::DeserializeOwned + schemars::JsonSchema + Enforceable + Send + 'static
+{
     /// The schema's name as providers see it (`json_schema.name`, the tool's name).
     const NAME: &'static str;
     /// A description sent beside the schema.
@@ -136,6 +140,22 @@ pub trait Extract: serde::de::DeserializeOwned + schemars::JsonSchema + Send + '
 
     #[doc(hidden)]
     fn __assert_enforceable() {}
+}
+
+/// A list of values: the model answers `{"items": [...]}` (strict roots must be objects), each element
+/// checked by the element type's schema and `validate`. Stream its elements as they complete with
+/// [`ExtractRequest::elements`].
+impl<T: Extract> Extract for Vec<T> {
+    const NAME: &'static str = "list";
+    const INSTRUCTIONS: Option<&'static str> = None;
+    const WRAP_KEY: &'static str = "items";
+
+    fn validate(&self) -> Result<(), String> {
+        for (i, item) in self.iter().enumerate() {
+            item.validate().map_err(|e| format!("item {i}: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// A type whose schema a strict structured-output provider can enforce: a closed object, a list, a

@@ -14,8 +14,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use super::{
-    header_text, openai, workers_ai, ChatRequest, DialectImpl, GatewayProvider, ProviderError,
-    Reply,
+    header_text, openai, workers_ai, Body, ChatRequest, Delta, DialectImpl, Framing,
+    GatewayProvider, ProviderError, Reply,
 };
 use crate::error::Error;
 use crate::request::Mode;
@@ -95,7 +95,7 @@ impl DialectImpl for Gateway {
         Ok(())
     }
 
-    fn chat_body(&self, request: &ChatRequest<'_>) -> Value {
+    fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a> {
         self.provider.chat_body(request)
     }
 
@@ -121,6 +121,24 @@ impl DialectImpl for Gateway {
         parsed: ProviderError,
     ) -> (Error, bool) {
         workers_ai::classify(status, retry_after, parsed)
+    }
+
+    fn can_stream(&self, mode: Mode, schema: bool) -> bool {
+        self.provider.can_stream(mode, schema)
+    }
+
+    fn framing(&self) -> Framing {
+        self.provider.framing()
+    }
+
+    /// The provider's events, or the gateway's own failure in its envelope.
+    fn parse_delta(&self, data: &str) -> Result<Delta, Error> {
+        if let Ok(value) = serde_json::from_str::<Value>(data) {
+            if let Some(failure) = workers_ai::envelope_failure(&value) {
+                return Err(workers_ai::classify(200, None, failure).0);
+            }
+        }
+        self.provider.parse_delta(data)
     }
 }
 

@@ -2,6 +2,7 @@
 //! error envelope, default mode) lives in one module per provider. Adding a provider is adding one
 //! file and one line in [`Dialect`].
 
+mod body;
 mod gateway;
 mod ollama;
 mod openai;
@@ -10,7 +11,8 @@ mod workers_ai;
 use std::fmt;
 
 use reqwest::header::HeaderMap;
-use serde_json::Value;
+
+pub(crate) use body::{Body, Part};
 
 use crate::error::Error;
 use crate::request::{Mode, Options};
@@ -135,7 +137,7 @@ pub(crate) enum Turn {
 
 /// The turns for a server without tool calls: in the `Tools` mode the schema joins the first system
 /// turn (as in the `Prompt` mode) and a reask's tool call and result become assistant and user turns.
-pub(crate) fn without_tools(turns: &[Turn], mode: Mode, schema: &Prepared) -> Vec<Turn> {
+pub(crate) fn without_tools(turns: &[Turn], mode: Mode, schema: Option<&Prepared>) -> Vec<Turn> {
     let mut out: Vec<Turn> = turns
         .iter()
         .map(|turn| match turn {
@@ -144,7 +146,7 @@ pub(crate) fn without_tools(turns: &[Turn], mode: Mode, schema: &Prepared) -> Ve
             other => other.clone(),
         })
         .collect();
-    if mode == Mode::Tools {
+    if let (Mode::Tools, Some(schema)) = (mode, schema) {
         let instructions = crate::reask::schema_instructions(&schema.strict);
         match out.iter_mut().find_map(|t| {
             if let Turn::System(text) = t {
@@ -167,30 +169,45 @@ pub(crate) fn without_tools(turns: &[Turn], mode: Mode, schema: &Prepared) -> Ve
 pub(crate) struct ChatRequest<'a> {
     pub(crate) model: &'a str,
     pub(crate) mode: Mode,
-    pub(crate) schema: &'a Prepared,
+    /// The type's schemas; `None` for a plain text completion, which sends no schema in any mode.
+    pub(crate) schema: Option<&'a Prepared>,
     pub(crate) turns: &'a [Turn],
     pub(crate) options: &'a Options,
+    /// Whether the reply is asked for as a stream of deltas.
+    pub(crate) stream: bool,
 }
 
-/// Why a reply ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Finish {
+impl<'a> ChatRequest<'a> {
+    /// The mode and the schema, for an extraction; `None` for a text completion.
+    pub(crate) fn schema_mode(&self) -> Option<(Mode, &'a Prepared)> {
+        self.schema.map(|schema| (self.mode, schema))
+    }
+}
+
+/// Why a model's reply ended, as the provider said (`finish_reason`, `done_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FinishReason {
+    /// The model finished its answer.
     Stop,
+    /// The reply reached its token limit (`max_tokens`) and was cut there.
     Length,
+    /// The provider's content filter stopped the reply.
     ContentFilter,
+    /// The model called a tool.
     ToolCalls,
-    /// Absent, empty, or a value this crate does not know: judged on its content.
+    /// Absent, empty, or a value this crate does not know.
     Other,
 }
 
-impl Finish {
-    pub(crate) fn parse(reason: Option<&str>) -> Finish {
+impl FinishReason {
+    pub(crate) fn parse(reason: Option<&str>) -> FinishReason {
         match reason {
-            Some("stop" | "eos" | "end_turn") => Finish::Stop,
-            Some("length" | "max_tokens") => Finish::Length,
-            Some("content_filter") => Finish::ContentFilter,
-            Some("tool_calls" | "function_call") => Finish::ToolCalls,
-            _ => Finish::Other,
+            Some("stop" | "eos" | "end_turn") => FinishReason::Stop,
+            Some("length" | "max_tokens") => FinishReason::Length,
+            Some("content_filter") => FinishReason::ContentFilter,
+            Some("tool_calls" | "function_call") => FinishReason::ToolCalls,
+            _ => FinishReason::Other,
         }
     }
 }
@@ -201,7 +218,7 @@ pub(crate) struct Reply {
     pub(crate) content: Option<String>,
     pub(crate) tool_arguments: Option<String>,
     pub(crate) refusal: Option<String>,
-    pub(crate) finish: Finish,
+    pub(crate) finish: FinishReason,
     pub(crate) usage: Option<Usage>,
     pub(crate) model: Option<String>,
     /// A caching proxy's verdict (`cf-aig-cache-status: HIT`), when one answered.
@@ -217,6 +234,29 @@ impl Reply {
             _ => self.content.as_deref().or(self.tool_arguments.as_deref()),
         }
     }
+}
+
+/// How a streamed reply is framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// Server-sent events: `data: {json}` lines, `data: [DONE]` at the end.
+    Sse,
+    /// One JSON object per line (Ollama's native API).
+    Ndjson,
+}
+
+/// One event of a streamed reply, reduced to what the stream needs. Every field is optional: a
+/// provider sends the role first, then content, then the finish reason, then the usage.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Delta {
+    pub(crate) content: Option<String>,
+    pub(crate) tool_arguments: Option<String>,
+    pub(crate) refusal: Option<String>,
+    pub(crate) finish: Option<FinishReason>,
+    pub(crate) usage: Option<Usage>,
+    pub(crate) model: Option<String>,
+    /// The provider said the stream is over (`[DONE]`, Ollama's `"done": true`).
+    pub(crate) done: bool,
 }
 
 /// One provider's protocol.
@@ -235,7 +275,8 @@ pub(crate) trait DialectImpl: Send + Sync {
     ) -> Result<(), Error> {
         Ok(())
     }
-    fn chat_body(&self, request: &ChatRequest<'_>) -> Value;
+    /// The request body; it borrows the schema's serialization rather than copying it.
+    fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a>;
     /// Whether a reply is an answer to read with [`parse_reply`](Self::parse_reply) rather than an
     /// error for [`classify_error`](Self::classify_error): a 2xx status, unless the provider says
     /// otherwise (an error envelope sent with 200, or a schema the model could not meet, which is
@@ -266,6 +307,29 @@ pub(crate) trait DialectImpl: Send + Sync {
         parsed: ProviderError,
     ) -> (Error, bool) {
         classify_status(status, retry_after, parsed)
+    }
+
+    /// Whether the provider streams a reply in this mode (`schema` is false for a text completion).
+    /// Where it cannot, a stream falls back to one plain request and yields its result.
+    fn can_stream(&self, _mode: Mode, _schema: bool) -> bool {
+        true
+    }
+    /// How a streamed reply is framed.
+    fn framing(&self) -> Framing {
+        Framing::Sse
+    }
+    /// Reads one event of a streamed reply (an SSE `data:` payload, or an NDJSON line). An error
+    /// reported inside the stream is an `Err`; a payload with nothing of interest is an empty delta.
+    fn parse_delta(&self, data: &str) -> Result<Delta, Error>;
+}
+
+/// The error for a stream event that is not JSON: the stream is broken, so no later event can be
+/// trusted either.
+pub(crate) fn bad_delta(data: &str, err: &serde_json::Error) -> Error {
+    Error::UnexpectedResponse {
+        status: 200,
+        message: format!("a stream event is not JSON: {err}"),
+        body: excerpt(data.as_bytes()),
     }
 }
 

@@ -8,10 +8,13 @@
 //! [`Dialect::OpenAiCompatible`](super::Dialect::OpenAiCompatible) for it.
 
 use reqwest::header::{HeaderMap, AUTHORIZATION};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use super::openai::{self, bearer, not_json};
-use super::{excerpt, without_tools, ChatRequest, DialectImpl, Finish, ProviderError, Reply};
+use super::{
+    bad_delta, excerpt, without_tools, Body, ChatRequest, Delta, DialectImpl, FinishReason,
+    Framing, ProviderError, Reply,
+};
 use crate::error::Error;
 use crate::request::Mode;
 use crate::usage::Usage;
@@ -42,33 +45,33 @@ impl DialectImpl for Ollama {
         Ok(())
     }
 
-    fn chat_body(&self, request: &ChatRequest<'_>) -> Value {
-        let mut body = Map::new();
-        body.insert("model".into(), request.model.into());
+    fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a> {
         let turns = without_tools(request.turns, request.mode, request.schema);
-        body.insert("messages".into(), openai::messages(&turns));
-        body.insert("stream".into(), false.into());
-        match request.mode {
-            Mode::JsonSchema => {
-                body.insert("format".into(), request.schema.inlined.clone());
+        let mut body = Body::new()
+            .with("model", request.model)
+            .with("messages", turns)
+            .with("stream", request.stream);
+        match request.schema_mode() {
+            Some((Mode::JsonSchema, schema)) => {
+                body.push("format", &*schema.inlined_json);
             }
-            Mode::JsonObject => {
-                body.insert("format".into(), "json".into());
+            Some((Mode::JsonObject, _)) => {
+                body.push("format", "json");
             }
             // No forced tool call here: the schema is in the instructions, as in the Prompt mode.
-            Mode::Tools | Mode::Prompt => {}
+            Some((Mode::Tools | Mode::Prompt, _)) | None => {}
         }
-        let mut options = Map::new();
+        let mut options = Body::new();
         if let Some(t) = request.options.temperature {
-            options.insert("temperature".into(), json!(t));
+            options.push("temperature", t);
         }
         if let Some(n) = request.options.max_tokens {
-            options.insert("num_predict".into(), n.into());
+            options.push("num_predict", n);
         }
         if !options.is_empty() {
-            body.insert("options".into(), Value::Object(options));
+            body.push("options", options);
         }
-        Value::Object(body)
+        body
     }
 
     fn parse_reply(&self, status: u16, _headers: &HeaderMap, body: &[u8]) -> Result<Reply, Error> {
@@ -116,7 +119,7 @@ impl DialectImpl for Ollama {
             content,
             tool_arguments,
             refusal: None,
-            finish: Finish::parse(value.get("done_reason").and_then(Value::as_str)),
+            finish: FinishReason::parse(value.get("done_reason").and_then(Value::as_str)),
             usage,
             model: value
                 .get("model")
@@ -128,5 +131,44 @@ impl DialectImpl for Ollama {
 
     fn parse_error(&self, body: &[u8]) -> ProviderError {
         openai::parse_error_body(body)
+    }
+
+    fn framing(&self) -> Framing {
+        Framing::Ndjson
+    }
+
+    /// One line of the stream: `{"message": {"content": "..."}, "done": false}`, then a last line
+    /// with `"done": true`, `done_reason` and the token counts.
+    fn parse_delta(&self, data: &str) -> Result<Delta, Error> {
+        let value: Value = serde_json::from_str(data).map_err(|e| bad_delta(data, &e))?;
+        if let Some(error) = value.get("error").filter(|e| !e.is_null()) {
+            return Err(openai::stream_error(error));
+        }
+        let done = value.get("done").and_then(Value::as_bool).unwrap_or(false);
+        let count = |key: &str| value.get(key).and_then(Value::as_u64);
+        let usage = match (count("prompt_eval_count"), count("eval_count")) {
+            (None, None) => None,
+            (prompt, completion) => Some(Usage::new(
+                prompt.unwrap_or(0),
+                completion.unwrap_or(0),
+                None,
+            )),
+        };
+        Ok(Delta {
+            content: value
+                .pointer("/message/content")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
+            finish: done
+                .then(|| FinishReason::parse(value.get("done_reason").and_then(Value::as_str))),
+            usage,
+            model: value
+                .get("model")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            done,
+            ..Delta::default()
+        })
     }
 }

@@ -3,11 +3,15 @@
 //! is rejected by its reasoning models), while compatible servers mostly know only `max_tokens`.
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
-use super::{excerpt, header_text, ChatRequest, DialectImpl, Finish, ProviderError, Reply, Turn};
+use super::{
+    bad_delta, excerpt, header_text, Body, ChatRequest, Delta, DialectImpl, FinishReason, Part,
+    ProviderError, Reply,
+};
 use crate::error::Error;
 use crate::request::Mode;
+use crate::schema::Prepared;
 use crate::usage::Usage;
 
 pub(crate) struct OpenAi {
@@ -42,54 +46,49 @@ impl DialectImpl for OpenAi {
         Ok(())
     }
 
-    fn chat_body(&self, request: &ChatRequest<'_>) -> Value {
-        let mut body = Map::new();
-        body.insert("model".into(), request.model.into());
-        body.insert("messages".into(), messages(request.turns));
+    fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a> {
+        let mut body = Body::new()
+            .with("model", request.model)
+            .with("messages", request.turns);
         if let Some(t) = request.options.temperature {
-            body.insert("temperature".into(), json!(t));
+            body.push("temperature", t);
         }
         if let Some(n) = request.options.max_tokens {
-            body.insert(self.max_tokens_field.into(), n.into());
+            body.push(self.max_tokens_field, n);
         }
-        let schema = request.schema;
-        match request.mode {
-            Mode::JsonSchema => {
-                let mut envelope = Map::new();
-                envelope.insert("name".into(), schema.name.into());
-                if let Some(d) = schema.description {
-                    envelope.insert("description".into(), d.into());
-                }
-                envelope.insert("schema".into(), schema.strict.clone());
-                envelope.insert("strict".into(), true.into());
-                body.insert(
-                    "response_format".into(),
-                    json!({"type": "json_schema", "json_schema": Value::Object(envelope)}),
+        match request.schema_mode() {
+            Some((Mode::JsonSchema, schema)) => {
+                body.push(
+                    "response_format",
+                    Body::new()
+                        .with("type", "json_schema")
+                        .with("json_schema", named(schema, "schema")),
                 );
             }
-            Mode::JsonObject => {
-                body.insert("response_format".into(), json!({"type": "json_object"}));
+            Some((Mode::JsonObject, _)) => {
+                body.push("response_format", Body::new().with("type", "json_object"));
             }
-            Mode::Tools => {
-                let mut function = Map::new();
-                function.insert("name".into(), schema.name.into());
-                if let Some(d) = schema.description {
-                    function.insert("description".into(), d.into());
-                }
-                function.insert("parameters".into(), schema.strict.clone());
-                function.insert("strict".into(), true.into());
-                body.insert(
-                    "tools".into(),
-                    json!([{"type": "function", "function": Value::Object(function)}]),
-                );
-                body.insert(
-                    "tool_choice".into(),
-                    json!({"type": "function", "function": {"name": schema.name}}),
+            Some((Mode::Tools, schema)) => {
+                let tool = Body::new()
+                    .with("type", "function")
+                    .with("function", named(schema, "parameters"));
+                body.push("tools", Part::Array(vec![tool.into()]));
+                body.push(
+                    "tool_choice",
+                    Body::new()
+                        .with("type", "function")
+                        .with("function", Body::new().with("name", schema.name)),
                 );
             }
-            Mode::Prompt => {}
+            Some((Mode::Prompt, _)) | None => {}
         }
-        Value::Object(body)
+        if request.stream {
+            body.push("stream", true);
+            // Usage arrives in a last chunk only when asked for; servers that do not know the
+            // option ignore it.
+            body.push("stream_options", Body::new().with("include_usage", true));
+        }
+        body
     }
 
     fn parse_reply(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Result<Reply, Error> {
@@ -101,6 +100,85 @@ impl DialectImpl for OpenAi {
     fn parse_error(&self, body: &[u8]) -> ProviderError {
         parse_error_body(body)
     }
+
+    fn parse_delta(&self, data: &str) -> Result<Delta, Error> {
+        parse_chat_delta(data)
+    }
+}
+
+/// Reads one chunk of a streamed chat completion: `choices[0].delta` carries `content`, `refusal`
+/// or the forced tool call's `function.arguments` piece; the finish reason comes on its own chunk,
+/// and the usage (with `stream_options.include_usage`) on a last chunk whose `choices` is empty. An
+/// `{"error": ...}` chunk is the provider giving up mid-stream.
+pub(crate) fn parse_chat_delta(data: &str) -> Result<Delta, Error> {
+    if data.trim() == "[DONE]" {
+        return Ok(Delta {
+            done: true,
+            ..Delta::default()
+        });
+    }
+    let value: Value = serde_json::from_str(data).map_err(|e| bad_delta(data, &e))?;
+    if let Some(error) = value.get("error").filter(|e| !e.is_null()) {
+        return Err(stream_error(error));
+    }
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    let choice = value.pointer("/choices/0");
+    let delta = choice.and_then(|c| c.get("delta"));
+    let tool_arguments = delta
+        .and_then(|d| d.pointer("/tool_calls/0/function/arguments"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok(Delta {
+        content: text(delta.and_then(|d| d.get("content"))),
+        tool_arguments,
+        refusal: text(delta.and_then(|d| d.get("refusal"))),
+        finish: choice
+            .and_then(|c| c.get("finish_reason"))
+            .and_then(Value::as_str)
+            .map(|r| FinishReason::parse(Some(r))),
+        usage: value.get("usage").and_then(parse_usage),
+        model: text(value.get("model")),
+        done: false,
+    })
+}
+
+/// An error event inside a stream (`{"error": {"message", "type", "code"}}` or a bare string).
+pub(crate) fn stream_error(error: &Value) -> Error {
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .or_else(|| error.as_str())
+        .unwrap_or("the provider reported an error in the stream")
+        .to_owned();
+    let code = error
+        .get("code")
+        .or_else(|| error.get("type"))
+        .and_then(|c| match c {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        });
+    if code.as_deref().is_some_and(|c| c.contains("rate_limit")) {
+        return Error::RateLimited {
+            retry_after: None,
+            message,
+        };
+    }
+    Error::Api {
+        status: 200,
+        code,
+        message,
+    }
+}
+
+/// The schema with its name, description and `strict`, as both `json_schema` and a tool's
+/// `function` carry it; `key` is where the schema goes (`schema`, `parameters`).
+fn named<'a>(schema: &'a Prepared, key: &'static str) -> Body<'a> {
+    let mut out = Body::new().with("name", schema.name);
+    if let Some(d) = schema.description {
+        out.push("description", d);
+    }
+    out.with(key, &*schema.strict_json).with("strict", true)
 }
 
 pub(crate) fn bearer(key: &str) -> Result<HeaderValue, Error> {
@@ -109,26 +187,6 @@ pub(crate) fn bearer(key: &str) -> Result<HeaderValue, Error> {
     })?;
     value.set_sensitive(true);
     Ok(value)
-}
-
-/// The turns as OpenAI `messages`. The schema instructions of the text modes are already in the
-/// system turn (see `reask::initial_turns`).
-pub(crate) fn messages(turns: &[Turn]) -> Value {
-    let out: Vec<Value> = turns
-        .iter()
-        .map(|turn| match turn {
-            Turn::System(text) => json!({"role": "system", "content": text}),
-            Turn::User(text) => json!({"role": "user", "content": text}),
-            Turn::Assistant(text) => json!({"role": "assistant", "content": text}),
-            Turn::ToolCall { id, name, arguments } => json!({
-                "role": "assistant",
-                "content": null,
-                "tool_calls": [{"id": id, "type": "function", "function": {"name": name, "arguments": arguments}}]
-            }),
-            Turn::ToolResult { id, content } => json!({"role": "tool", "tool_call_id": id, "content": content}),
-        })
-        .collect();
-    Value::Array(out)
 }
 
 /// Reads a chat completion leniently: only `choices[0].message` matters, and every other field may be
@@ -171,7 +229,7 @@ pub(crate) fn parse_chat_completion(status: u16, body: &[u8]) -> Result<Reply, E
             // Some servers send the arguments as an object rather than a JSON string.
             other => Some(other.to_string()),
         });
-    let finish = Finish::parse(choice.get("finish_reason").and_then(Value::as_str));
+    let finish = FinishReason::parse(choice.get("finish_reason").and_then(Value::as_str));
     Ok(Reply {
         content,
         tool_arguments,

@@ -13,11 +13,12 @@
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use super::openai::{self, bearer, not_json, parse_usage};
 use super::{
-    classify_status, excerpt, without_tools, ChatRequest, DialectImpl, Finish, ProviderError, Reply,
+    bad_delta, classify_status, excerpt, without_tools, Body, ChatRequest, Delta, DialectImpl,
+    FinishReason, ProviderError, Reply,
 };
 use crate::error::Error;
 use crate::request::Mode;
@@ -53,7 +54,7 @@ impl DialectImpl for Compatible {
         openai::COMPATIBLE.auth_headers(key, headers)
     }
 
-    fn chat_body(&self, request: &ChatRequest<'_>) -> Value {
+    fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a> {
         openai::COMPATIBLE.chat_body(request)
     }
 
@@ -81,6 +82,14 @@ impl DialectImpl for Compatible {
     ) -> (Error, bool) {
         classify(status, retry_after, parsed)
     }
+
+    fn can_stream(&self, mode: Mode, schema: bool) -> bool {
+        can_stream(mode, schema)
+    }
+
+    fn parse_delta(&self, data: &str) -> Result<Delta, Error> {
+        openai::parse_chat_delta(data)
+    }
 }
 
 impl DialectImpl for Native {
@@ -105,7 +114,7 @@ impl DialectImpl for Native {
         Ok(())
     }
 
-    fn chat_body(&self, request: &ChatRequest<'_>) -> Value {
+    fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a> {
         native_body(request)
     }
 
@@ -129,35 +138,86 @@ impl DialectImpl for Native {
     ) -> (Error, bool) {
         classify(status, retry_after, parsed)
     }
+
+    fn can_stream(&self, mode: Mode, schema: bool) -> bool {
+        can_stream(mode, schema)
+    }
+
+    fn parse_delta(&self, data: &str) -> Result<Delta, Error> {
+        parse_native_delta(data)
+    }
+}
+
+/// Workers AI's JSON mode does not stream ("JSON Mode currently doesn't support streaming" in
+/// Cloudflare's docs): an extraction in the constrained modes is sent as one plain request.
+pub(crate) fn can_stream(mode: Mode, schema: bool) -> bool {
+    !(schema && matches!(mode, Mode::JsonSchema | Mode::JsonObject))
+}
+
+/// One event of the native stream: `{"response": "chunk"}`, the usage on a last event, and
+/// `[DONE]`. A failure comes in the Cloudflare envelope.
+pub(crate) fn parse_native_delta(data: &str) -> Result<Delta, Error> {
+    if data.trim() == "[DONE]" {
+        return Ok(Delta {
+            done: true,
+            ..Delta::default()
+        });
+    }
+    let value: Value = serde_json::from_str(data).map_err(|e| bad_delta(data, &e))?;
+    if let Some(failure) = envelope_failure(&value) {
+        let (error, _) = classify(200, None, failure);
+        return Err(error);
+    }
+    let result = value
+        .get("result")
+        .filter(|r| r.is_object())
+        .unwrap_or(&value);
+    Ok(Delta {
+        content: result
+            .get("response")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned),
+        finish: result
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .map(|r| FinishReason::parse(Some(r))),
+        usage: result.get("usage").and_then(parse_usage),
+        ..Delta::default()
+    })
 }
 
 /// The native body: `messages`, the bare schema in `response_format.json_schema` (no name or
 /// `strict` envelope), `max_tokens`, `temperature`. There are no forced tool calls here, so the
 /// `Tools` mode travels like the `Prompt` mode, the schema in the instructions.
-pub(crate) fn native_body(request: &ChatRequest<'_>) -> Value {
-    let mut body = Map::new();
+pub(crate) fn native_body<'a>(request: &ChatRequest<'a>) -> Body<'a> {
     let turns = without_tools(request.turns, request.mode, request.schema);
-    body.insert("messages".into(), openai::messages(&turns));
-    match request.mode {
+    let mut body = Body::new().with("messages", turns);
+    match request.schema_mode() {
         // Inlined: nothing says the JSON mode resolves `$ref`.
-        Mode::JsonSchema => {
-            body.insert(
-                "response_format".into(),
-                json!({"type": "json_schema", "json_schema": request.schema.inlined.clone()}),
+        Some((Mode::JsonSchema, schema)) => {
+            body.push(
+                "response_format",
+                Body::new()
+                    .with("type", "json_schema")
+                    .with("json_schema", &*schema.inlined_json),
             );
         }
-        Mode::JsonObject => {
-            body.insert("response_format".into(), json!({"type": "json_object"}));
+        Some((Mode::JsonObject, _)) => {
+            body.push("response_format", Body::new().with("type", "json_object"));
         }
-        Mode::Tools | Mode::Prompt => {}
+        Some((Mode::Tools | Mode::Prompt, _)) | None => {}
+    }
+    if request.stream {
+        body.push("stream", true);
     }
     if let Some(n) = request.options.max_tokens {
-        body.insert("max_tokens".into(), n.into());
+        body.push("max_tokens", n);
     }
     if let Some(t) = request.options.temperature {
-        body.insert("temperature".into(), json!(t));
+        body.push("temperature", t);
     }
-    Value::Object(body)
+    body
 }
 
 /// Reads the native envelope: `result.response` is the text, or a value the JSON mode already parsed
@@ -200,7 +260,7 @@ pub(crate) fn parse_native(status: u16, body: &[u8]) -> Result<Reply, Error> {
         content,
         tool_arguments,
         refusal: None,
-        finish: Finish::parse(result.get("finish_reason").and_then(Value::as_str)),
+        finish: FinishReason::parse(result.get("finish_reason").and_then(Value::as_str)),
         usage: result.get("usage").and_then(parse_usage),
         model: None,
         cache_status: None,
@@ -285,7 +345,7 @@ fn failure_reply(status: u16, failure: ProviderError) -> Result<Reply, Error> {
             content: Some(failure.message),
             tool_arguments: None,
             refusal: None,
-            finish: Finish::Other,
+            finish: FinishReason::Other,
             usage: None,
             model: None,
             cache_status: None,
