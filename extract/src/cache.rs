@@ -36,6 +36,8 @@
 //! - A reply answered from the cache reports `cache_status` `"HIT (local)"` in its
 //!   [`Extraction`](crate::Extraction), no usage (no tokens were billed), and a `local_cache = "hit"`
 //!   field in a DEBUG tracing event.
+//! - A text completion ([`Client::complete`](crate::Client::complete)) is stored when it is
+//!   returned whole, not when it was cut at `max_tokens`.
 //! - Concurrent identical requests that both miss are both sent; the cache does not hold one back
 //!   until the other is answered. Streams are not cached.
 //! - [`ExtractRequest::skip_cache`](crate::ExtractRequest::skip_cache) asks the provider even when
@@ -456,7 +458,7 @@ impl<T: Extract> ExtractRequest<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dialect::Finish;
+    use crate::dialect::FinishReason;
     use crate::{Client, Error};
     use serde::Deserialize;
     use serde_json::json;
@@ -658,6 +660,29 @@ mod tests {
         assert_eq!(small.stats().evictions, 0);
     }
 
+    #[tokio::test]
+    async fn whole_completions_are_kept_and_cut_ones_not() {
+        let server = MockServer::start().await;
+        answer(&server, "Say hello.", "Hello!", 1).await;
+        Mock::given(method("POST"))
+            .and(body_string_contains("Count to a million."))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "1, 2, 3"}, "finish_reason": "length"}]
+            })))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let cache = ResponseCache::new();
+        let client = client(&server, &cache);
+        for _ in 0..2 {
+            let hello = client.complete("Say hello.").await;
+            assert_eq!(hello.map(|c| c.text).ok().as_deref(), Some("Hello!"));
+            let cut = client.complete("Count to a million.").await;
+            assert_eq!(cut.map(|c| c.finish).ok(), Some(FinishReason::Length));
+        }
+        assert_eq!(cache.len(), 1);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn many_tasks_share_one_cache() {
         let server = MockServer::start().await;
@@ -699,7 +724,7 @@ mod tests {
             content: Some(text.to_owned()),
             tool_arguments: None,
             refusal: None,
-            finish: Finish::Stop,
+            finish: FinishReason::Stop,
             usage: None,
             model: None,
             cache_status: None,
