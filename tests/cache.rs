@@ -2,8 +2,6 @@
 //! (proved by wiremock's `expect`, checked when each server is dropped), what is asked again, what
 //! is never stored, and many tasks sharing one cache.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use extract::cache::{ResponseCache, LOCAL_HIT};
@@ -298,48 +296,4 @@ async fn many_tasks_and_clients_share_one_cache() {
     // wiremock checks `expect` when the server drops, with a Tokio lock awaited in a nested
     // executor that spins once this task's cooperative budget is spent (96 joins spend it).
     tokio::task::unconstrained(async move { drop(server) }).await;
-}
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test]
-async fn a_hit_is_reported_in_tracing() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let server = MockServer::start().await;
-    answer(&server, TEXT, ok(completion(EVENT)), 1).await;
-    let cache = ResponseCache::new();
-    let client = client(&server, &cache);
-    extract(&client, TEXT).await;
-    let before = captured.0.lock().map(|l| l.len()).unwrap_or(0);
-    assert!(
-        !String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(|e| e.into_inner()))
-            .contains("local_cache=\"hit\"")
-    );
-    extract(&client, TEXT).await;
-    let log =
-        String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(|e| e.into_inner())[before..])
-            .into_owned();
-    assert!(log.contains("local_cache=\"hit\""), "{log}");
 }
