@@ -270,12 +270,22 @@ mod tests {
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     #[derive(Debug, PartialEq, Deserialize, schemars::JsonSchema)]
-    struct Event {
+    struct Meeting {
         name: String,
         day: String,
     }
-    impl Extract for Event {
-        const NAME: &'static str = "event";
+    impl Extract for Meeting {
+        const NAME: &'static str = "meeting";
+    }
+    impl crate::Enforceable for Meeting {
+        type Partial = Meeting;
+        fn feed(
+            slot: &mut Option<Meeting>,
+            at: &[crate::stream::Seg],
+            event: &crate::stream::Event<'_>,
+        ) {
+            crate::stream::feed_atomic(slot, at, event);
+        }
     }
 
     fn completion(content: &str) -> serde_json::Value {
@@ -330,6 +340,12 @@ mod tests {
     }
 
     #[test]
+    fn is_shared_between_threads() {
+        fn shareable<T: Send + Sync + Clone + 'static>() {}
+        shareable::<Client>();
+    }
+
+    #[test]
     fn extracts_without_a_runtime_with_the_request_options() {
         let server = server(vec![
             completion(r#"{"name": "Fair"}"#),
@@ -337,7 +353,7 @@ mod tests {
         ]);
         let client = client(&server);
         let extraction = client
-            .extract::<Event>("A fair on Friday.")
+            .extract::<Meeting>("A fair on Friday.")
             .instructions("Find the event.")
             .model("other-model")
             .temperature(0.25)
@@ -348,7 +364,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             extraction.value,
-            Event {
+            Meeting {
                 name: "Fair".into(),
                 day: "Friday".into()
             }
@@ -373,7 +389,7 @@ mod tests {
         let server = server(vec![completion("not json at all")]);
         let client = client(&server);
         let err = client
-            .extract::<Event>("x")
+            .extract::<Meeting>("x")
             .max_retries(0)
             .send()
             .err()
@@ -389,7 +405,7 @@ mod tests {
             let handles: Vec<_> = (0..8)
                 .map(|_| {
                     let client = client.clone();
-                    scope.spawn(move || client.extract::<Event>("x").send().map(|e| e.value.day))
+                    scope.spawn(move || client.extract::<Meeting>("x").send().map(|e| e.value.day))
                 })
                 .collect();
             for handle in handles {
@@ -412,7 +428,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let blocking = Client::from_async(client).unwrap_or_else(|e| panic!("{e}"));
         let err = blocking
-            .extract::<Event>("x")
+            .extract::<Meeting>("x")
             .send()
             .err()
             .unwrap_or_else(|| panic!("blocking inside a runtime must be refused"));
@@ -425,7 +441,7 @@ mod tests {
         }
         // In spawn_blocking too, which Tokio cannot tell apart without a panic.
         let clone = blocking.clone();
-        let err = tokio::task::spawn_blocking(move || clone.extract::<Event>("x").send())
+        let err = tokio::task::spawn_blocking(move || clone.extract::<Meeting>("x").send())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(err, Err(Error::Config { .. })));

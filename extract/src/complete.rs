@@ -114,6 +114,11 @@ impl<'c> CompleteRequest<'c> {
                 usage,
             });
         }
+        // A completion has no judge: a whole reply is one worth replaying, a cut one is not.
+        #[cfg(feature = "cache")]
+        if reply.finish != FinishReason::Length {
+            options.cache.commit();
+        }
         Ok(Completion {
             text,
             usage,
