@@ -23,7 +23,7 @@ fn client(server: &MockServer) -> Client {
         .model("test-model")
         .initial_backoff(Duration::from_millis(1))
         .build()
-        .unwrap()
+        .expect("valid configuration")
 }
 
 async fn serve(template: ResponseTemplate) -> MockServer {
@@ -37,7 +37,7 @@ async fn serve(template: ResponseTemplate) -> MockServer {
 }
 
 fn expected_event() -> CalendarEvent {
-    serde_json::from_str(EVENT).unwrap()
+    serde_json::from_str(EVENT).expect("EVENT is a CalendarEvent")
 }
 
 // ---- text ----
@@ -487,10 +487,7 @@ async fn elements_arrive_one_by_one_and_in_order() {
 async fn an_element_is_yielded_before_the_next_one_is_sent() {
     let reply = list_reply();
     let split = reply.find(r#"{"name":"Gym""#).unwrap();
-    let mut first = String::new();
-    for piece in [&reply[..split]] {
-        first.push_str(&chunk(piece));
-    }
+    let first = chunk(&reply[..split]);
     let server = RawServer::start(
         "text/event-stream",
         vec![
