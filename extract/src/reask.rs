@@ -31,6 +31,15 @@ pub(crate) fn initial_turns(
     }
     let mut turns = vec![Turn::System(system)];
     push_input(&mut turns, input);
+    // A history that ends with the assistant reads, to llama.cpp and others, as the start of the
+    // assistant's next message to continue (a prefill), which the schema's grammar then cannot
+    // match: the extraction is asked for in a user turn of its own.
+    if matches!(turns.last(), Some(Turn::Assistant(_))) {
+        turns.push(Turn::User(format!(
+            "Extract the `{}` from the conversation above.",
+            schema.name
+        )));
+    }
     turns
 }
 
