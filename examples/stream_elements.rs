@@ -24,7 +24,11 @@ async fn main() -> Result<(), extract::Error> {
         "Monday: lunch with Ann. Tuesday: gym. Friday: a film with Bo and Cy.".to_owned()
     });
     let client = Client::from_env_or_local().await?;
-    let mut events = client.extract::<Vec<CalendarEvent>>(text).elements();
+    let mut events = client
+        .extract::<Vec<CalendarEvent>>(text)
+        // A bound on the reply: a small model may not end a list by itself.
+        .max_tokens(400)
+        .elements();
     while let Some(event) = events.next().await {
         let event = event?;
         println!("{}: {}", event.date, event.name);

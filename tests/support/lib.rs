@@ -88,18 +88,15 @@ pub async fn bodies(server: &wiremock::MockServer) -> Vec<Value> {
         .collect()
 }
 
-/// A client for the live local model, which is started once per test binary and shared by its tests.
-///
-/// Each test gets its own `Client` (a reqwest pool belongs to the runtime that made it, and every
-/// `#[tokio::test]` has its own runtime). In CI (`CI=true`) the live tier always runs; elsewhere
-/// `EXTRACT_SKIP_LIVE=1` skips it, with a message.
-pub fn live_client() -> Option<extract::Client> {
+/// The base URL of the live local model, started once per test binary (or the one
+/// `EXTRACT_LOCAL_BASE_URL` names); `None` when the live tier is skipped.
+pub fn live_base_url() -> Option<String> {
     static LOCAL: OnceLock<String> = OnceLock::new();
     if std::env::var("EXTRACT_SKIP_LIVE").is_ok_and(|v| v == "1") && std::env::var("CI").is_err() {
         eprintln!("EXTRACT_SKIP_LIVE=1: skipping a live test");
         return None;
     }
-    let base_url = LOCAL.get_or_init(|| {
+    let url = LOCAL.get_or_init(|| {
         let local = extract::local::LocalModel::start_blocking()
             .unwrap_or_else(|e| panic!("the local model did not start: {e}"));
         let url = local.base_url().to_owned();
@@ -107,6 +104,16 @@ pub fn live_client() -> Option<extract::Client> {
         std::mem::forget(local);
         url
     });
+    Some(url.clone())
+}
+
+/// A client for the live local model, which is started once per test binary and shared by its tests.
+///
+/// Each test gets its own `Client` (a reqwest pool belongs to the runtime that made it, and every
+/// `#[tokio::test]` has its own runtime). In CI (`CI=true`) the live tier always runs; elsewhere
+/// `EXTRACT_SKIP_LIVE=1` skips it, with a message.
+pub fn live_client() -> Option<extract::Client> {
+    let base_url = live_base_url()?;
     let client = extract::Client::builder()
         .base_url(base_url)
         .model(extract::local::MODEL)
