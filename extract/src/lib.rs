@@ -45,15 +45,18 @@
 
 mod client;
 pub mod dialect;
+mod embed;
 mod error;
 mod judge;
 #[cfg(feature = "local")]
 pub mod local;
+mod models;
 mod presets;
 mod reask;
 mod request;
 pub mod schema;
 pub mod stream;
+pub mod tokens;
 mod transport;
 mod usage;
 
@@ -61,6 +64,7 @@ use std::future::Future;
 
 pub use client::{Client, ClientBuilder, OPENAI_BASE_URL, OPENAI_DEFAULT_MODEL};
 pub use dialect::Dialect;
+pub use embed::{cosine_similarity, EmbedRequest, Embeddings, Neighbor};
 pub use error::{Error, StopReason, Violation};
 /// Derives [`Extract`](trait@Extract) for a struct with named fields or an enum.
 ///
@@ -78,7 +82,9 @@ pub use error::{Error, StopReason, Violation};
 /// Every field type is checked at compile time to be enforceable by a strict provider: maps,
 /// `serde_json::Value` and types that do not derive `Extract` are rejected at the field.
 pub use extract_derive::Extract;
+pub use models::{ModelInfo, ModelsRequest};
 pub use request::{ExtractRequest, Extraction, Input, Message, Mode, Role};
+pub use tokens::InputPolicy;
 pub use usage::Usage;
 
 /// A type that can be extracted from text by a language model: it has a JSON Schema (schemars), can

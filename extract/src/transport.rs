@@ -38,6 +38,29 @@ pub(crate) async fn post(
     policy: &Policy,
     dialect: &dyn DialectImpl,
 ) -> Result<HttpReply, Error> {
+    send(http, url, headers, Some(body), policy, dialect).await
+}
+
+/// [`post`] for a `GET` (a model listing): the same retries, timeout and body cap.
+pub(crate) async fn get(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &HeaderMap,
+    policy: &Policy,
+    dialect: &dyn DialectImpl,
+) -> Result<HttpReply, Error> {
+    send(http, url, headers, None, policy, dialect).await
+}
+
+/// A `POST` of `body`, or a `GET` without one.
+async fn send(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &HeaderMap,
+    body: Option<Bytes>,
+    policy: &Policy,
+    dialect: &dyn DialectImpl,
+) -> Result<HttpReply, Error> {
     let mut attempt = 0u32;
     loop {
         attempt += 1;
@@ -86,15 +109,18 @@ async fn once(
     http: &reqwest::Client,
     url: &str,
     headers: &HeaderMap,
-    body: Bytes,
+    body: Option<Bytes>,
     policy: &Policy,
 ) -> Result<HttpReply, Error> {
     let started = Instant::now();
-    let request = http
-        .post(url)
-        .headers(headers.clone())
-        .header(CONTENT_TYPE, "application/json")
-        .body(body);
+    let request = match body {
+        Some(body) => http
+            .post(url)
+            .headers(headers.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body),
+        None => http.get(url).headers(headers.clone()),
+    };
     // One deadline over headers and body alike: a server that sends headers and then stalls is as
     // stuck as one that never answers.
     let attempt = async {
