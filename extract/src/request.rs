@@ -166,6 +166,8 @@ pub struct ExtractRequest<'c, T> {
     client: &'c Client,
     input: Input,
     pub(crate) options: Options,
+    /// The request's own checks (`validate_with`), run after the type's `validate`.
+    checks: Vec<judge::Check<'c, T>>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -180,6 +182,8 @@ pub(crate) struct Options {
     pub(crate) mode: Option<Mode>,
     pub(crate) token_budget: Option<u64>,
     pub(crate) gateway_cache: GatewayCache,
+    pub(crate) max_input_tokens: Option<u64>,
+    pub(crate) on_long_input: Option<crate::InputPolicy>,
 }
 
 /// Cloudflare AI Gateway caching options for one request (sent as `cf-aig-*` headers by the
@@ -197,6 +201,7 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
             client,
             input,
             options: Options::default(),
+            checks: Vec::new(),
             _type: PhantomData,
         }
     }
@@ -259,8 +264,54 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
         self
     }
 
+    /// The most tokens the input may have, in place of the client's
+    /// [`max_input_tokens`](crate::ClientBuilder::max_input_tokens).
+    pub fn max_input_tokens(mut self, tokens: u64) -> Self {
+        self.options.max_input_tokens = Some(tokens);
+        self
+    }
+    /// What to do with an input over the limit, in place of the client's
+    /// [`on_long_input`](crate::ClientBuilder::on_long_input).
+    pub fn on_long_input(mut self, policy: crate::InputPolicy) -> Self {
+        self.options.on_long_input = Some(policy);
+        self
+    }
+
+    /// A check of this request's own, run on every reply after the type's `validate`: an `Err` is
+    /// sent back to the model like a schema violation, and ends in [`Error::Invalid`] when the
+    /// reasks run out. For rules that depend on this call rather than on the type (the ids a RAG
+    /// answer may cite, a date range from the caller, values already taken). May be called more
+    /// than once; every check must pass.
+    ///
+    /// ```no_run
+    /// # use extract::Extract;
+    /// # #[derive(serde::Deserialize, schemars::JsonSchema, Extract)]
+    /// # struct Answer { sources: Vec<u32> }
+    /// # async fn run(client: extract::Client, retrieved: Vec<u32>) -> Result<(), extract::Error> {
+    /// let answer = client
+    ///     .extract::<Answer>("...")
+    ///     .validate_with(|a: &Answer| match a.sources.iter().find(|s| !retrieved.contains(s)) {
+    ///         Some(s) => Err(format!("source {s} is not one of the documents given: {retrieved:?}")),
+    ///         None => Ok(()),
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn validate_with<F, E>(mut self, check: F) -> Self
+    where
+        F: Fn(&T) -> Result<(), E> + Send + Sync + 'c,
+        E: fmt::Display,
+    {
+        self.checks.push(Box::new(move |value| {
+            check(value).map_err(|e| e.to_string())
+        }));
+        self
+    }
+
     /// Runs the extraction.
     pub async fn send(self) -> Result<Extraction<T>, Error> {
+        // Counted (and rejected or truncated) before anything is sent.
+        let input = crate::tokens::apply_limit(self.client, &self.options, &self.input)?;
         let prepared = schema::prepared::<T>();
         let model = self
             .options
@@ -287,7 +338,7 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
             fallback: chosen.is_none(),
             options: &self.options,
         };
-        run.go::<T>(&self.input).instrument(span).await
+        run.go::<T>(&input, &self.checks).instrument(span).await
     }
 }
 
@@ -311,9 +362,13 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    async fn go<T: Extract>(mut self, input: &Input) -> Result<Extraction<T>, Error> {
+    async fn go<T: Extract>(
+        mut self,
+        input: &Input,
+        checks: &[judge::Check<'_, T>],
+    ) -> Result<Extraction<T>, Error> {
         loop {
-            match self.attempts::<T>(input).await {
+            match self.attempts::<T>(input, checks).await {
                 Err(Error::Api {
                     status: 400,
                     code,
@@ -334,7 +389,11 @@ impl Run<'_> {
         }
     }
 
-    async fn attempts<T: Extract>(&self, input: &Input) -> Result<Extraction<T>, Error> {
+    async fn attempts<T: Extract>(
+        &self,
+        input: &Input,
+        checks: &[judge::Check<'_, T>],
+    ) -> Result<Extraction<T>, Error> {
         let max_reasks = self
             .options
             .max_retries
@@ -392,7 +451,9 @@ impl Run<'_> {
                 }
                 _ => {}
             }
-            let errors = match judge::judge::<T>(self.prepared, &raw) {
+            let verdict =
+                judge::judge::<T>(self.prepared, &raw).and_then(|v| judge::check(v, checks));
+            let errors = match verdict {
                 Ok(value) => {
                     let model = reply.model.unwrap_or_else(|| self.model.clone());
                     let cache_status = reply.cache_status;

@@ -46,6 +46,24 @@ pub(crate) fn judge<T: Extract>(schema: &Prepared, text: &str) -> Result<T, Vec<
     Ok(parsed)
 }
 
+/// A request's own check (`ExtractRequest::validate_with`), its error text meant for the model.
+pub(crate) type Check<'a, T> = Box<dyn Fn(&T) -> Result<(), String> + Send + Sync + 'a>;
+
+/// Runs a request's own checks on a value [`judge`] accepted: each failure is a violation of the
+/// whole value, and all of them are reported at once.
+pub(crate) fn check<T>(value: T, checks: &[Check<'_, T>]) -> Result<T, Vec<Violation>> {
+    let errors: Vec<Violation> = checks
+        .iter()
+        .filter_map(|check| check(&value).err())
+        .map(|message| Violation::new("", message))
+        .collect();
+    if errors.is_empty() {
+        Ok(value)
+    } else {
+        Err(errors)
+    }
+}
+
 /// Takes the value out of its wrapper object when the root was wrapped. A bare value is accepted too:
 /// small models sometimes answer with just the enum.
 fn unwrap(schema: &Prepared, value: Value) -> (Value, String) {
