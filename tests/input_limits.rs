@@ -1,11 +1,11 @@
 //! Input limits against a scripted server (wiremock): an input over `max_input_tokens` is rejected
 //! before anything is sent (`expect(0)`), or truncated to fit and sent; the request's settings win
-//! over the client's; a custom counter replaces the estimate.
+//! over the client's; a custom counter replaces the estimate; streams obey the same limit.
 
 use std::time::Duration;
 
 use extract::{Client, ClientBuilder, Error, InputPolicy, Message};
-use extract_workspace_tests::{bodies, completion, ok, CalendarEvent, EVENT};
+use extract_workspace_tests::{bodies, completion, ok, ok_sse, sse, CalendarEvent, EVENT};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
@@ -223,4 +223,49 @@ async fn nothing_left_after_truncation_is_a_rejection() {
             limit: 2
         })
     ));
+}
+
+#[tokio::test]
+async fn a_stream_of_a_rejected_input_sends_nothing() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ok_sse(sse(EVENT, 8, "stop")))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let client = build(
+        builder(&server)
+            .max_input_tokens(10)
+            .token_counter(by_words),
+    );
+    let mut stream = client.extract::<CalendarEvent>(words(40)).stream();
+    match stream.next().await {
+        Some(Err(Error::InputTooLong {
+            tokens: 40,
+            limit: 10,
+        })) => {}
+        other => panic!("{:?}", other.map(|r| r.map(|_| "an update"))),
+    }
+    assert!(stream.next().await.is_none());
+}
+
+#[tokio::test]
+async fn a_stream_of_a_long_input_sends_it_truncated() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ok_sse(sse(EVENT, 8, "stop")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = build(
+        builder(&server)
+            .max_input_tokens(2)
+            .on_long_input(InputPolicy::TruncateEnd)
+            .token_counter(by_words),
+    );
+    let mut stream = client.extract::<CalendarEvent>(words(40)).stream();
+    while let Some(update) = stream.next().await {
+        update.expect("no error");
+    }
+    assert_eq!(sent_user_text(&server).await, ["w0 w1"]);
 }

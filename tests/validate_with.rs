@@ -1,12 +1,13 @@
 //! A request's own checks (`ExtractRequest::validate_with`) against a scripted server (wiremock):
 //! a failing check is sent back to the model like any violation, fixed on the reask or kept as the
 //! evidence of `Error::Invalid`; several checks report together; a check may borrow the caller's
-//! data.
+//! data; a stream runs them on the complete value.
 
 use std::time::Duration;
 
+use extract::stream::Update;
 use extract::{Client, Error, StopReason};
-use extract_workspace_tests::{bodies, completion, ok, CalendarEvent, Script, EVENT};
+use extract_workspace_tests::{bodies, completion, ok, ok_sse, sse, CalendarEvent, Script, EVENT};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -141,4 +142,34 @@ async fn passing_checks_change_nothing() {
         .expect("valid at once");
     assert_eq!(extraction.attempts, 1);
     assert_eq!(extraction.raw, EVENT);
+}
+
+#[tokio::test]
+async fn a_stream_runs_the_checks_on_the_complete_value() {
+    let fixed = r#"{"name":"Science fair","date":"Friday","participants":["Alice"]}"#;
+    let server = server_with(vec![
+        ok_sse(sse(EVENT, 8, "stop")),
+        ok_sse(sse(fixed, 8, "stop")),
+    ])
+    .await;
+    let guests = ["Alice"];
+    let client = client(&server);
+    let mut stream = client
+        .extract::<CalendarEvent>("text")
+        .validate_with(on_the_list(&guests))
+        .stream();
+    let mut reasks = Vec::new();
+    let mut done = None;
+    while let Some(update) = stream.next().await {
+        match update.expect("no error") {
+            Update::Partial(_) => {}
+            Update::Reask { errors, .. } => reasks.push(errors),
+            Update::Done(extraction) => done = Some(extraction),
+        }
+    }
+    assert_eq!(reasks.len(), 1);
+    assert!(reasks[0][0]
+        .message
+        .contains("Bob is not on the guest list"));
+    assert_eq!(done.expect("done").value.participants, ["Alice"]);
 }

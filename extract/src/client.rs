@@ -13,6 +13,7 @@ use crate::dialect::{ChatRequest, Dialect, Reply, Turn};
 use crate::error::Error;
 use crate::request::{ExtractRequest, Input, Mode, Options};
 use crate::schema::Prepared;
+use crate::stream::wire::Deltas;
 use crate::tokens::InputLimit;
 use crate::transport::{self, HttpReply, Policy};
 use crate::Extract;
@@ -48,6 +49,8 @@ struct Inner {
     /// Keeps a local model server alive as long as a client uses it.
     #[cfg(feature = "local")]
     _local: Option<Arc<crate::local::LocalModel>>,
+    #[cfg(feature = "cache")]
+    cache: Option<crate::cache::ResponseCache>,
 }
 
 impl Client {
@@ -103,6 +106,12 @@ impl Client {
         ExtractRequest::new(self, input.into())
     }
 
+    /// Starts a plain text completion of `input` (a text, or a chat history): `.await` it for the
+    /// reply, or call `.stream()` for its text as it arrives.
+    pub fn complete(&self, input: impl Into<Input>) -> crate::CompleteRequest<'_> {
+        crate::CompleteRequest::new(self, input.into())
+    }
+
     /// The model requests use unless they set their own.
     pub fn model(&self) -> &str {
         &self.inner.model
@@ -156,12 +165,18 @@ impl Client {
         self.inner.token_budget
     }
 
+    /// The response cache this client consults, if it was given one.
+    #[cfg(feature = "cache")]
+    pub fn response_cache(&self) -> Option<&crate::cache::ResponseCache> {
+        self.inner.cache.as_ref()
+    }
+
     /// Builds one chat request, sends it with transport retries, and reads the reply envelope.
     pub(crate) async fn chat(
         &self,
         model: &str,
         mode: Mode,
-        schema: &Prepared,
+        schema: Option<&Prepared>,
         turns: &[Turn],
         options: &Options,
     ) -> Result<Reply, Error> {
@@ -169,17 +184,23 @@ impl Client {
         let request = ChatRequest {
             model,
             mode,
-            schema: Some(schema),
+            schema,
             turns,
             options,
             stream: false,
         };
-        let body = serde_json::to_vec(&dialect.chat_body(&request))
-            .map(bytes::Bytes::from)
-            .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
-        let url = dialect.chat_url(&self.inner.base_url, model);
-        let mut headers = self.inner.headers.clone();
-        dialect.request_headers(&request, &mut headers)?;
+        let (url, headers, body) = self.build(&request)?;
+        #[cfg(feature = "cache")]
+        let miss = match crate::cache::lookup(
+            self.inner.cache.as_ref(),
+            options,
+            &url,
+            dialect.name(),
+            &body,
+        ) {
+            crate::cache::Lookup::Hit(reply) => return Ok(reply),
+            crate::cache::Lookup::Miss(miss) => miss,
+        };
         let reply = transport::post(
             &self.inner.http,
             &url,
@@ -189,7 +210,63 @@ impl Client {
             dialect,
         )
         .await?;
-        dialect.parse_reply(reply.status, &reply.headers, &reply.body)
+        let reply = dialect.parse_reply(reply.status, &reply.headers, &reply.body)?;
+        #[cfg(feature = "cache")]
+        miss.stage(options, &reply);
+        Ok(reply)
+    }
+
+    /// Builds one chat request asking for a stream and opens it. Where the provider cannot stream in
+    /// this mode, the request is sent plainly and its reply becomes a stream of one delta.
+    pub(crate) async fn open_stream(
+        &self,
+        model: &str,
+        mode: Mode,
+        schema: Option<&Prepared>,
+        turns: &[Turn],
+        options: &Options,
+    ) -> Result<Deltas, Error> {
+        let dialect = self.inner.dialect.imp();
+        let request = ChatRequest {
+            model,
+            mode,
+            schema,
+            turns,
+            options,
+            stream: dialect.can_stream(mode, schema.is_some()),
+        };
+        let (url, headers, body) = self.build(&request)?;
+        let policy = &self.inner.policy;
+        if !request.stream {
+            tracing::debug!("the provider cannot stream in this mode; sending one request");
+            let reply =
+                transport::post(&self.inner.http, &url, &headers, body, policy, dialect).await?;
+            return Ok(Deltas::whole(reply, dialect));
+        }
+        let opened =
+            transport::post_stream(&self.inner.http, &url, &headers, body, policy, dialect).await?;
+        Ok(Deltas::new(
+            opened,
+            dialect,
+            policy.timeout,
+            policy.max_response_bytes,
+        ))
+    }
+
+    /// The one place a request is built: URL, headers (client-wide and per request), body.
+    fn build(&self, request: &ChatRequest<'_>) -> Result<(String, HeaderMap, bytes::Bytes), Error> {
+        // An input over its limit, which the policy rejects, is never sent (nor looked up).
+        if let Some(refused) = request.options.input_refused {
+            return Err(refused.into());
+        }
+        let dialect = self.inner.dialect.imp();
+        let body = serde_json::to_vec(&dialect.chat_body(request))
+            .map(bytes::Bytes::from)
+            .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
+        let url = dialect.chat_url(&self.inner.base_url, request.model);
+        let mut headers = self.inner.headers.clone();
+        dialect.request_headers(request, &mut headers)?;
+        Ok((url, headers, body))
     }
 }
 
@@ -267,6 +344,8 @@ pub struct ClientBuilder {
     pub(crate) input_limit: InputLimit,
     #[cfg(feature = "local")]
     local: Option<Arc<crate::local::LocalModel>>,
+    #[cfg(feature = "cache")]
+    pub(crate) cache: Option<crate::cache::ResponseCache>,
 }
 
 impl Default for ClientBuilder {
@@ -293,6 +372,8 @@ impl Default for ClientBuilder {
             input_limit: InputLimit::default(),
             #[cfg(feature = "local")]
             local: None,
+            #[cfg(feature = "cache")]
+            cache: None,
         }
     }
 }
@@ -464,6 +545,8 @@ impl ClientBuilder {
                 input_limit: self.input_limit,
                 #[cfg(feature = "local")]
                 _local: self.local,
+                #[cfg(feature = "cache")]
+                cache: self.cache,
             }),
         })
     }

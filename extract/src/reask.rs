@@ -30,6 +30,13 @@ pub(crate) fn initial_turns(
         system.push_str(&schema_instructions(&schema.strict));
     }
     let mut turns = vec![Turn::System(system)];
+    push_input(&mut turns, input);
+    turns
+}
+
+/// The input as turns: the text as the user's message, or the history as it is. The text never goes
+/// into the instructions: a text that says "ignore the above" is then only the user talking.
+pub(crate) fn push_input(turns: &mut Vec<Turn>, input: &Input) {
     match input {
         Input::Text(text) => turns.push(Turn::User(text.clone())),
         Input::Messages(messages) => turns.extend(messages.iter().map(|m| match m.role {
@@ -38,7 +45,6 @@ pub(crate) fn initial_turns(
             Role::Assistant => Turn::Assistant(m.content.clone()),
         })),
     }
-    turns
 }
 
 fn default_instructions(schema: &Prepared) -> String {

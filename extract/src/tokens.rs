@@ -14,7 +14,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -176,16 +175,32 @@ pub fn cl100k(text: &str) -> usize {
         .len()
 }
 
-/// The request's input under the request's (or else the client's) limit: borrowed when there is
-/// no limit or it fits, truncated when the policy says so, [`Error::InputTooLong`] otherwise.
-pub(crate) fn apply_limit<'i>(
+/// An input over the limit that the policy rejects (or that truncation would leave empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TooLong {
+    pub(crate) tokens: u64,
+    pub(crate) limit: u64,
+}
+
+impl From<TooLong> for Error {
+    fn from(refused: TooLong) -> Error {
+        Error::InputTooLong {
+            tokens: refused.tokens,
+            limit: refused.limit,
+        }
+    }
+}
+
+/// The request's input under the request's (or else the client's) limit: `None` when there is no
+/// limit or it fits, the truncated input when the policy says so, [`TooLong`] otherwise.
+pub(crate) fn apply_limit(
     client: &Client,
     options: &Options,
-    input: &'i Input,
-) -> Result<Cow<'i, Input>, Error> {
+    input: &Input,
+) -> Result<Option<Input>, TooLong> {
     let settings = client.input_limit();
     let Some(limit) = options.max_input_tokens.or(settings.max_tokens) else {
-        return Ok(Cow::Borrowed(input));
+        return Ok(None);
     };
     let policy = options
         .on_long_input
@@ -206,9 +221,9 @@ pub(crate) fn apply_limit<'i>(
         }
     };
     if fits {
-        return Ok(Cow::Borrowed(input));
+        return Ok(None);
     }
-    limit_input(input.clone(), limit, policy, count).map(Cow::Owned)
+    limit_input(input.clone(), limit, policy, count).map(Some)
 }
 
 /// Applies `limit` to `input`: unchanged when it fits; rejected or truncated when not.
@@ -217,8 +232,8 @@ pub(crate) fn limit_input(
     limit: u64,
     policy: InputPolicy,
     count: &dyn Fn(&str) -> usize,
-) -> Result<Input, Error> {
-    let too_long = |tokens: usize| Error::InputTooLong {
+) -> Result<Input, TooLong> {
+    let too_long = |tokens: usize| TooLong {
         tokens: tokens as u64,
         limit,
     };
@@ -375,7 +390,7 @@ mod tests {
         let same = limit_input(text.into(), 8, InputPolicy::Reject, &words);
         assert_eq!(same.ok(), Some(Input::Text(text.into())));
         match limit_input(text.into(), 3, InputPolicy::Reject, &words) {
-            Err(Error::InputTooLong { tokens, limit }) => assert_eq!((tokens, limit), (8, 3)),
+            Err(TooLong { tokens, limit }) => assert_eq!((tokens, limit), (8, 3)),
             other => panic!("{other:?}"),
         }
         let end = limit_input(text.into(), 3, InputPolicy::TruncateEnd, &words);
@@ -385,7 +400,7 @@ mod tests {
         // Nothing left to send is not a truncation but a rejection.
         assert!(matches!(
             limit_input(text.into(), 0, InputPolicy::TruncateEnd, &words),
-            Err(Error::InputTooLong { .. })
+            Err(TooLong { .. })
         ));
     }
 
@@ -437,7 +452,7 @@ mod tests {
         );
         assert!(matches!(
             run(8, InputPolicy::Reject),
-            Err(Error::InputTooLong {
+            Err(TooLong {
                 tokens: 14,
                 limit: 8
             })
@@ -445,7 +460,7 @@ mod tests {
         // The instructions alone are over the limit: nothing can be cut to fit.
         assert!(matches!(
             run(1, InputPolicy::TruncateStart),
-            Err(Error::InputTooLong { .. })
+            Err(TooLong { .. })
         ));
     }
 

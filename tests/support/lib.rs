@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests and the examples: canned provider replies, scripted
 //! responders for wiremock, and the live local model.
 
+pub mod raw_server;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
@@ -113,4 +115,57 @@ pub fn live_client() -> Option<extract::Client> {
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     Some(client)
+}
+
+/// One OpenAI streaming chunk carrying `content`.
+pub fn chunk(content: &str) -> String {
+    let body = json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "model": "test-model-2024",
+        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]
+    });
+    format!("data: {body}\n\n")
+}
+
+/// The end of an OpenAI stream: the finish reason, the usage chunk, `[DONE]`.
+pub fn stream_end(finish_reason: &str) -> String {
+    let finish = json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "model": "test-model-2024",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]
+    });
+    let usage = json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "model": "test-model-2024",
+        "choices": [],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    });
+    format!("data: {finish}\n\ndata: {usage}\n\ndata: [DONE]\n\n")
+}
+
+/// A whole OpenAI stream of `text` in pieces of `size` bytes (at character boundaries), ending
+/// with `finish_reason`.
+pub fn sse(text: &str, size: usize, finish_reason: &str) -> String {
+    let mut out = String::new();
+    let mut piece = String::new();
+    for c in text.chars() {
+        piece.push(c);
+        if piece.len() >= size {
+            out.push_str(&chunk(&piece));
+            piece.clear();
+        }
+    }
+    if !piece.is_empty() {
+        out.push_str(&chunk(&piece));
+    }
+    out.push_str(&stream_end(finish_reason));
+    out
+}
+
+/// A `200 OK` carrying a server-sent event stream.
+pub fn ok_sse(body: String) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(body.into_bytes(), "text/event-stream")
 }

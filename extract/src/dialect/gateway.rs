@@ -14,8 +14,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use super::{
-    header_text, openai, workers_ai, ChatRequest, Delta, DialectImpl, EmbeddingBatch, Framing,
-    GatewayProvider, ModelPage, ProviderError, Reply,
+    header_text, openai, workers_ai, Body, ChatRequest, Delta, DialectImpl, EmbeddingBatch,
+    Framing, GatewayProvider, ModelPage, ProviderError, Reply,
 };
 use crate::error::Error;
 use crate::models::ModelQuery;
@@ -96,7 +96,7 @@ impl DialectImpl for Gateway {
         Ok(())
     }
 
-    fn chat_body(&self, request: &ChatRequest<'_>) -> Value {
+    fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a> {
         self.provider.chat_body(request)
     }
 

@@ -2,6 +2,7 @@
 //! error envelope, default mode) lives in one module per provider. Adding a provider is adding one
 //! file and one line in [`Dialect`].
 
+mod body;
 mod gateway;
 mod ollama;
 mod openai;
@@ -11,6 +12,8 @@ use std::fmt;
 
 use reqwest::header::HeaderMap;
 use serde_json::Value;
+
+pub(crate) use body::{Body, Part};
 
 use crate::error::Error;
 use crate::models::{ModelInfo, ModelQuery};
@@ -176,32 +179,37 @@ pub(crate) struct ChatRequest<'a> {
     pub(crate) stream: bool,
 }
 
-impl ChatRequest<'_> {
+impl<'a> ChatRequest<'a> {
     /// The mode and the schema, for an extraction; `None` for a text completion.
-    pub(crate) fn schema_mode(&self) -> Option<(Mode, &Prepared)> {
+    pub(crate) fn schema_mode(&self) -> Option<(Mode, &'a Prepared)> {
         self.schema.map(|schema| (self.mode, schema))
     }
 }
 
-/// Why a reply ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Finish {
+/// Why a model's reply ended, as the provider said (`finish_reason`, `done_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FinishReason {
+    /// The model finished its answer.
     Stop,
+    /// The reply reached its token limit (`max_tokens`) and was cut there.
     Length,
+    /// The provider's content filter stopped the reply.
     ContentFilter,
+    /// The model called a tool.
     ToolCalls,
-    /// Absent, empty, or a value this crate does not know: judged on its content.
+    /// Absent, empty, or a value this crate does not know.
     Other,
 }
 
-impl Finish {
-    pub(crate) fn parse(reason: Option<&str>) -> Finish {
+impl FinishReason {
+    pub(crate) fn parse(reason: Option<&str>) -> FinishReason {
         match reason {
-            Some("stop" | "eos" | "end_turn") => Finish::Stop,
-            Some("length" | "max_tokens") => Finish::Length,
-            Some("content_filter") => Finish::ContentFilter,
-            Some("tool_calls" | "function_call") => Finish::ToolCalls,
-            _ => Finish::Other,
+            Some("stop" | "eos" | "end_turn") => FinishReason::Stop,
+            Some("length" | "max_tokens") => FinishReason::Length,
+            Some("content_filter") => FinishReason::ContentFilter,
+            Some("tool_calls" | "function_call") => FinishReason::ToolCalls,
+            _ => FinishReason::Other,
         }
     }
 }
@@ -212,7 +220,7 @@ pub(crate) struct Reply {
     pub(crate) content: Option<String>,
     pub(crate) tool_arguments: Option<String>,
     pub(crate) refusal: Option<String>,
-    pub(crate) finish: Finish,
+    pub(crate) finish: FinishReason,
     pub(crate) usage: Option<Usage>,
     pub(crate) model: Option<String>,
     /// A caching proxy's verdict (`cf-aig-cache-status: HIT`), when one answered.
@@ -246,7 +254,7 @@ pub(crate) struct Delta {
     pub(crate) content: Option<String>,
     pub(crate) tool_arguments: Option<String>,
     pub(crate) refusal: Option<String>,
-    pub(crate) finish: Option<Finish>,
+    pub(crate) finish: Option<FinishReason>,
     pub(crate) usage: Option<Usage>,
     pub(crate) model: Option<String>,
     /// The provider said the stream is over (`[DONE]`, Ollama's `"done": true`).
@@ -269,7 +277,8 @@ pub(crate) trait DialectImpl: Send + Sync {
     ) -> Result<(), Error> {
         Ok(())
     }
-    fn chat_body(&self, request: &ChatRequest<'_>) -> Value;
+    /// The request body; it borrows the schema's serialization rather than copying it.
+    fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a>;
     /// Whether a reply is an answer to read with [`parse_reply`](Self::parse_reply) rather than an
     /// error for [`classify_error`](Self::classify_error): a 2xx status, unless the provider says
     /// otherwise (an error envelope sent with 200, or a schema the model could not meet, which is

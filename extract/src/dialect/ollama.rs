@@ -8,12 +8,12 @@
 //! [`Dialect::OpenAiCompatible`](super::Dialect::OpenAiCompatible) for it.
 
 use reqwest::header::{HeaderMap, AUTHORIZATION};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::openai::{self, bearer, not_json};
 use super::{
-    bad_delta, bad_shape, excerpt, without_tools, ChatRequest, Delta, DialectImpl, EmbeddingBatch,
-    Finish, Framing, ModelPage, ProviderError, Reply,
+    bad_delta, bad_shape, excerpt, without_tools, Body, ChatRequest, Delta, DialectImpl,
+    EmbeddingBatch, FinishReason, Framing, ModelPage, ProviderError, Reply,
 };
 use crate::error::Error;
 use crate::models::{ModelInfo, ModelQuery};
@@ -46,33 +46,33 @@ impl DialectImpl for Ollama {
         Ok(())
     }
 
-    fn chat_body(&self, request: &ChatRequest<'_>) -> Value {
-        let mut body = Map::new();
-        body.insert("model".into(), request.model.into());
+    fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a> {
         let turns = without_tools(request.turns, request.mode, request.schema);
-        body.insert("messages".into(), openai::messages(&turns));
-        body.insert("stream".into(), request.stream.into());
+        let mut body = Body::new()
+            .with("model", request.model)
+            .with("messages", turns)
+            .with("stream", request.stream);
         match request.schema_mode() {
             Some((Mode::JsonSchema, schema)) => {
-                body.insert("format".into(), schema.inlined.clone());
+                body.push("format", &*schema.inlined_json);
             }
             Some((Mode::JsonObject, _)) => {
-                body.insert("format".into(), "json".into());
+                body.push("format", "json");
             }
             // No forced tool call here: the schema is in the instructions, as in the Prompt mode.
             Some((Mode::Tools | Mode::Prompt, _)) | None => {}
         }
-        let mut options = Map::new();
+        let mut options = Body::new();
         if let Some(t) = request.options.temperature {
-            options.insert("temperature".into(), json!(t));
+            options.push("temperature", t);
         }
         if let Some(n) = request.options.max_tokens {
-            options.insert("num_predict".into(), n.into());
+            options.push("num_predict", n);
         }
         if !options.is_empty() {
-            body.insert("options".into(), Value::Object(options));
+            body.push("options", options);
         }
-        Value::Object(body)
+        body
     }
 
     fn parse_reply(&self, status: u16, _headers: &HeaderMap, body: &[u8]) -> Result<Reply, Error> {
@@ -120,7 +120,7 @@ impl DialectImpl for Ollama {
             content,
             tool_arguments,
             refusal: None,
-            finish: Finish::parse(value.get("done_reason").and_then(Value::as_str)),
+            finish: FinishReason::parse(value.get("done_reason").and_then(Value::as_str)),
             usage,
             model: value
                 .get("model")
@@ -161,7 +161,8 @@ impl DialectImpl for Ollama {
                 .and_then(Value::as_str)
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned),
-            finish: done.then(|| Finish::parse(value.get("done_reason").and_then(Value::as_str))),
+            finish: done
+                .then(|| FinishReason::parse(value.get("done_reason").and_then(Value::as_str))),
             usage,
             model: value
                 .get("model")

@@ -3,15 +3,16 @@
 //! is rejected by its reasoning models), while compatible servers mostly know only `max_tokens`.
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::{
-    bad_delta, bad_shape, excerpt, header_text, ChatRequest, Delta, DialectImpl, EmbeddingBatch,
-    Finish, ProviderError, Reply, Turn,
+    bad_delta, bad_shape, excerpt, header_text, Body, ChatRequest, Delta, DialectImpl,
+    EmbeddingBatch, FinishReason, Part, ProviderError, Reply,
 };
 use crate::error::Error;
 use crate::models::ModelInfo;
 use crate::request::Mode;
+use crate::schema::Prepared;
 use crate::usage::Usage;
 
 pub(crate) struct OpenAi {
@@ -46,59 +47,49 @@ impl DialectImpl for OpenAi {
         Ok(())
     }
 
-    fn chat_body(&self, request: &ChatRequest<'_>) -> Value {
-        let mut body = Map::new();
-        body.insert("model".into(), request.model.into());
-        body.insert("messages".into(), messages(request.turns));
+    fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a> {
+        let mut body = Body::new()
+            .with("model", request.model)
+            .with("messages", request.turns);
         if let Some(t) = request.options.temperature {
-            body.insert("temperature".into(), json!(t));
+            body.push("temperature", t);
         }
         if let Some(n) = request.options.max_tokens {
-            body.insert(self.max_tokens_field.into(), n.into());
+            body.push(self.max_tokens_field, n);
         }
         match request.schema_mode() {
             Some((Mode::JsonSchema, schema)) => {
-                let mut envelope = Map::new();
-                envelope.insert("name".into(), schema.name.into());
-                if let Some(d) = schema.description {
-                    envelope.insert("description".into(), d.into());
-                }
-                envelope.insert("schema".into(), schema.strict.clone());
-                envelope.insert("strict".into(), true.into());
-                body.insert(
-                    "response_format".into(),
-                    json!({"type": "json_schema", "json_schema": Value::Object(envelope)}),
+                body.push(
+                    "response_format",
+                    Body::new()
+                        .with("type", "json_schema")
+                        .with("json_schema", named(schema, "schema")),
                 );
             }
             Some((Mode::JsonObject, _)) => {
-                body.insert("response_format".into(), json!({"type": "json_object"}));
+                body.push("response_format", Body::new().with("type", "json_object"));
             }
             Some((Mode::Tools, schema)) => {
-                let mut function = Map::new();
-                function.insert("name".into(), schema.name.into());
-                if let Some(d) = schema.description {
-                    function.insert("description".into(), d.into());
-                }
-                function.insert("parameters".into(), schema.strict.clone());
-                function.insert("strict".into(), true.into());
-                body.insert(
-                    "tools".into(),
-                    json!([{"type": "function", "function": Value::Object(function)}]),
-                );
-                body.insert(
-                    "tool_choice".into(),
-                    json!({"type": "function", "function": {"name": schema.name}}),
+                let tool = Body::new()
+                    .with("type", "function")
+                    .with("function", named(schema, "parameters"));
+                body.push("tools", Part::Array(vec![tool.into()]));
+                body.push(
+                    "tool_choice",
+                    Body::new()
+                        .with("type", "function")
+                        .with("function", Body::new().with("name", schema.name)),
                 );
             }
             Some((Mode::Prompt, _)) | None => {}
         }
         if request.stream {
-            body.insert("stream".into(), true.into());
+            body.push("stream", true);
             // Usage arrives in a last chunk only when asked for; servers that do not know the
             // option ignore it.
-            body.insert("stream_options".into(), json!({"include_usage": true}));
+            body.push("stream_options", Body::new().with("include_usage", true));
         }
-        Value::Object(body)
+        body
     }
 
     fn parse_reply(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Result<Reply, Error> {
@@ -166,7 +157,7 @@ pub(crate) fn parse_chat_delta(data: &str) -> Result<Delta, Error> {
         finish: choice
             .and_then(|c| c.get("finish_reason"))
             .and_then(Value::as_str)
-            .map(|r| Finish::parse(Some(r))),
+            .map(|r| FinishReason::parse(Some(r))),
         usage: value.get("usage").and_then(parse_usage),
         model: text(value.get("model")),
         done: false,
@@ -202,32 +193,22 @@ pub(crate) fn stream_error(error: &Value) -> Error {
     }
 }
 
+/// The schema with its name, description and `strict`, as both `json_schema` and a tool's
+/// `function` carry it; `key` is where the schema goes (`schema`, `parameters`).
+fn named<'a>(schema: &'a Prepared, key: &'static str) -> Body<'a> {
+    let mut out = Body::new().with("name", schema.name);
+    if let Some(d) = schema.description {
+        out.push("description", d);
+    }
+    out.with(key, &*schema.strict_json).with("strict", true)
+}
+
 pub(crate) fn bearer(key: &str) -> Result<HeaderValue, Error> {
     let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
         Error::config("the API key contains characters that cannot go in an HTTP header")
     })?;
     value.set_sensitive(true);
     Ok(value)
-}
-
-/// The turns as OpenAI `messages`. The schema instructions of the text modes are already in the
-/// system turn (see `reask::initial_turns`).
-pub(crate) fn messages(turns: &[Turn]) -> Value {
-    let out: Vec<Value> = turns
-        .iter()
-        .map(|turn| match turn {
-            Turn::System(text) => json!({"role": "system", "content": text}),
-            Turn::User(text) => json!({"role": "user", "content": text}),
-            Turn::Assistant(text) => json!({"role": "assistant", "content": text}),
-            Turn::ToolCall { id, name, arguments } => json!({
-                "role": "assistant",
-                "content": null,
-                "tool_calls": [{"id": id, "type": "function", "function": {"name": name, "arguments": arguments}}]
-            }),
-            Turn::ToolResult { id, content } => json!({"role": "tool", "tool_call_id": id, "content": content}),
-        })
-        .collect();
-    Value::Array(out)
 }
 
 /// Reads a chat completion leniently: only `choices[0].message` matters, and every other field may be
@@ -270,7 +251,7 @@ pub(crate) fn parse_chat_completion(status: u16, body: &[u8]) -> Result<Reply, E
             // Some servers send the arguments as an object rather than a JSON string.
             other => Some(other.to_string()),
         });
-    let finish = Finish::parse(choice.get("finish_reason").and_then(Value::as_str));
+    let finish = FinishReason::parse(choice.get("finish_reason").and_then(Value::as_str));
     Ok(Reply {
         content,
         tool_arguments,

@@ -17,8 +17,8 @@ use serde_json::{json, Map, Value};
 
 use super::openai::{self, bearer, not_json, parse_usage};
 use super::{
-    bad_delta, bad_shape, classify_status, excerpt, without_tools, ChatRequest, Delta, DialectImpl,
-    EmbeddingBatch, Finish, ModelPage, ProviderError, Reply,
+    bad_delta, bad_shape, classify_status, excerpt, without_tools, Body, ChatRequest, Delta,
+    DialectImpl, EmbeddingBatch, FinishReason, ModelPage, ProviderError, Reply,
 };
 use crate::error::Error;
 use crate::models::{ModelInfo, ModelQuery};
@@ -55,7 +55,7 @@ impl DialectImpl for Compatible {
         openai::COMPATIBLE.auth_headers(key, headers)
     }
 
-    fn chat_body(&self, request: &ChatRequest<'_>) -> Value {
+    fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a> {
         openai::COMPATIBLE.chat_body(request)
     }
 
@@ -143,7 +143,7 @@ impl DialectImpl for Native {
         Ok(())
     }
 
-    fn chat_body(&self, request: &ChatRequest<'_>) -> Value {
+    fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a> {
         native_body(request)
     }
 
@@ -244,7 +244,7 @@ pub(crate) fn parse_native_delta(data: &str) -> Result<Delta, Error> {
         finish: result
             .get("finish_reason")
             .and_then(Value::as_str)
-            .map(|r| Finish::parse(Some(r))),
+            .map(|r| FinishReason::parse(Some(r))),
         usage: result.get("usage").and_then(parse_usage),
         ..Delta::default()
     })
@@ -253,33 +253,34 @@ pub(crate) fn parse_native_delta(data: &str) -> Result<Delta, Error> {
 /// The native body: `messages`, the bare schema in `response_format.json_schema` (no name or
 /// `strict` envelope), `max_tokens`, `temperature`. There are no forced tool calls here, so the
 /// `Tools` mode travels like the `Prompt` mode, the schema in the instructions.
-pub(crate) fn native_body(request: &ChatRequest<'_>) -> Value {
-    let mut body = Map::new();
+pub(crate) fn native_body<'a>(request: &ChatRequest<'a>) -> Body<'a> {
     let turns = without_tools(request.turns, request.mode, request.schema);
-    body.insert("messages".into(), openai::messages(&turns));
+    let mut body = Body::new().with("messages", turns);
     match request.schema_mode() {
         // Inlined: nothing says the JSON mode resolves `$ref`.
         Some((Mode::JsonSchema, schema)) => {
-            body.insert(
-                "response_format".into(),
-                json!({"type": "json_schema", "json_schema": schema.inlined.clone()}),
+            body.push(
+                "response_format",
+                Body::new()
+                    .with("type", "json_schema")
+                    .with("json_schema", &*schema.inlined_json),
             );
         }
         Some((Mode::JsonObject, _)) => {
-            body.insert("response_format".into(), json!({"type": "json_object"}));
+            body.push("response_format", Body::new().with("type", "json_object"));
         }
         Some((Mode::Tools | Mode::Prompt, _)) | None => {}
     }
     if request.stream {
-        body.insert("stream".into(), true.into());
+        body.push("stream", true);
     }
     if let Some(n) = request.options.max_tokens {
-        body.insert("max_tokens".into(), n.into());
+        body.push("max_tokens", n);
     }
     if let Some(t) = request.options.temperature {
-        body.insert("temperature".into(), json!(t));
+        body.push("temperature", t);
     }
-    Value::Object(body)
+    body
 }
 
 /// Reads the native envelope: `result.response` is the text, or a value the JSON mode already parsed
@@ -322,7 +323,7 @@ pub(crate) fn parse_native(status: u16, body: &[u8]) -> Result<Reply, Error> {
         content,
         tool_arguments,
         refusal: None,
-        finish: Finish::parse(result.get("finish_reason").and_then(Value::as_str)),
+        finish: FinishReason::parse(result.get("finish_reason").and_then(Value::as_str)),
         usage: result.get("usage").and_then(parse_usage),
         model: None,
         cache_status: None,
@@ -407,7 +408,7 @@ fn failure_reply(status: u16, failure: ProviderError) -> Result<Reply, Error> {
             content: Some(failure.message),
             tool_arguments: None,
             refusal: None,
-            finish: Finish::Other,
+            finish: FinishReason::Other,
             usage: None,
             model: None,
             cache_status: None,
@@ -521,10 +522,12 @@ pub(crate) fn models_search_url(
     let ai = match base.rfind("/ai/") {
         Some(i) => &base[..i + 3],
         None if base.ends_with("/ai") => base,
-        None => return Err(Error::config(format!(
+        None => {
+            return Err(Error::config(format!(
             "the base URL `{base}` is not under an account's `/ai` path, so the Workers AI model \
                  search cannot be found from it"
-        ))),
+        )))
+        }
     };
     let mut url = reqwest::Url::parse(&format!("{ai}/models/search"))
         .map_err(|e| Error::config(format!("the model search URL is not a URL: {e}")))?;

@@ -4,6 +4,8 @@
 
 pub(crate) mod locate;
 
+use std::any::Any;
+
 use serde_json::Value;
 
 use crate::error::Violation;
@@ -46,12 +48,14 @@ pub(crate) fn judge<T: Extract>(schema: &Prepared, text: &str) -> Result<T, Vec<
     Ok(parsed)
 }
 
-/// A request's own check (`ExtractRequest::validate_with`), its error text meant for the model.
-pub(crate) type Check<'a, T> = Box<dyn Fn(&T) -> Result<(), String> + Send + Sync + 'a>;
+/// A request's own check (`ExtractRequest::validate_with`), its error text meant for the model. It
+/// takes the value as `Any` so that the run holding it need not be generic; it was made for the
+/// request's type and checks only that.
+pub(crate) type Check<'a> = Box<dyn Fn(&dyn Any) -> Result<(), String> + Send + Sync + 'a>;
 
 /// Runs a request's own checks on a value [`judge`] accepted: each failure is a violation of the
 /// whole value, and all of them are reported at once.
-pub(crate) fn check<T>(value: T, checks: &[Check<'_, T>]) -> Result<T, Vec<Violation>> {
+pub(crate) fn check<T: Any>(value: T, checks: &[Check<'_>]) -> Result<T, Vec<Violation>> {
     let errors: Vec<Violation> = checks
         .iter()
         .filter_map(|check| check(&value).err())

@@ -56,7 +56,8 @@ const FORMATS: &[&str] = &[
 /// How far to go in removing indirection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refs {
-    /// Keep `$defs`; inline a definition only where a `$ref` carries siblings (a description).
+    /// Keep a definition in `$defs` only where that is shorter than writing it out at each use, and
+    /// inline it where a `$ref` carries siblings (a description).
     Keep,
     /// Inline every definition that is not recursive (for servers without `$ref` support).
     Inline,
@@ -110,6 +111,11 @@ pub(crate) fn lower(schema: &Value, wrap_key: &str, refs: Refs) -> (Value, bool)
     // Keep only the definitions still referenced once inlining is done.
     let used = reachable_defs(&root, &lowered_defs);
     lowered_defs.retain(|name, _| used.contains(name));
+    if refs == Refs::Keep {
+        // Recomputed: a wrapped recursive root is a definition of its own by now.
+        let recursive = recursive_defs(&lowered_defs);
+        inline_where_shorter(&mut root, &mut lowered_defs, &recursive);
+    }
     if !lowered_defs.is_empty() {
         if let Value::Object(map) = &mut root {
             map.insert("$defs".into(), Value::Object(lowered_defs));
@@ -349,6 +355,89 @@ fn rewrite_root_refs(schema: &mut Value, wrap_key: &str) -> bool {
     }
 }
 
+/// Inlines each non-recursive definition wherever that shortens the serialized schema, which every
+/// request carries and pays for in prompt tokens: always a definition used once, and one used more
+/// often when writing it out at each use costs less than the definition and its references. Lengths
+/// are those of the compact serialization, which tracks the token count closely for JSON.
+fn inline_where_shorter(
+    root: &mut Value,
+    defs: &mut Map<String, Value>,
+    recursive: &BTreeSet<String>,
+) {
+    loop {
+        let mut uses = BTreeMap::new();
+        count_refs(root, &mut uses);
+        defs.values().for_each(|def| count_refs(def, &mut uses));
+        let last = defs.len() == 1;
+        let pick = defs.iter().find_map(|(name, def)| {
+            let n = uses.get(name.as_str()).copied().unwrap_or(0);
+            let shorter = n > 0
+                && !recursive.contains(name)
+                && n * json_len(def) <= kept_len(name, def, n, last);
+            shorter.then(|| name.clone())
+        });
+        let Some(name) = pick else { return };
+        let Some(def) = defs.shift_remove(&name) else {
+            return;
+        };
+        let target = format!("#/$defs/{name}");
+        replace_refs(root, &target, &def);
+        defs.values_mut()
+            .for_each(|other| replace_refs(other, &target, &def));
+    }
+}
+
+/// The length of a definition kept in `$defs` and referred to `uses` times.
+fn kept_len(name: &str, def: &Value, uses: usize, last: bool) -> usize {
+    // `"Name":` plus a comma in `$defs`; `{"$ref":"#/$defs/Name"}` at each use; `,"$defs":{}` when it
+    // is the only definition.
+    let entry = json_len(&Value::String(name.to_owned())) + 2 + json_len(def);
+    let reference = 17 + name.len() + 2;
+    entry + uses * reference + if last { 10 } else { 0 }
+}
+
+fn json_len(value: &Value) -> usize {
+    serde_json::to_string(value).map_or(usize::MAX / 4, |s| s.len())
+}
+
+/// Counts the `$ref`s to each definition (not following them).
+fn count_refs<'a>(schema: &'a Value, uses: &mut BTreeMap<&'a str, usize>) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("$ref") {
+                if let Some(name) = r.strip_prefix("#/$defs/") {
+                    *uses.entry(name).or_default() += 1;
+                }
+            }
+            map.iter()
+                .filter(|(k, _)| *k != "$defs")
+                .for_each(|(_, v)| count_refs(v, uses));
+        }
+        Value::Array(items) => items.iter().for_each(|item| count_refs(item, uses)),
+        _ => {}
+    }
+}
+
+/// Replaces every node that is exactly `{"$ref": target}` by `def`. After lowering in `Keep` mode a
+/// reference carries no siblings: those with siblings were inlined already.
+fn replace_refs(schema: &mut Value, target: &str, def: &Value) {
+    match schema {
+        Value::Object(map) => {
+            if map.len() == 1 && map.get("$ref").is_some_and(|r| r == target) {
+                *schema = def.clone();
+                return;
+            }
+            map.iter_mut()
+                .filter(|(k, _)| *k != "$defs")
+                .for_each(|(_, v)| replace_refs(v, target, def));
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| replace_refs(item, target, def)),
+        _ => {}
+    }
+}
+
 /// Definitions that can reach themselves through references: they cannot be inlined.
 fn recursive_defs(defs: &Map<String, Value>) -> BTreeSet<String> {
     let edges: BTreeMap<&str, BTreeSet<String>> = defs
@@ -477,6 +566,90 @@ mod tests {
             lowered["properties"]["tree"],
             json!({"$ref": "#/$defs/tree_root"})
         );
+        assert_eq!(
+            lowered["$defs"]["tree_root"]["anyOf"][1]["items"],
+            json!({"$ref": "#/$defs/tree_root"})
+        );
+    }
+
+    #[test]
+    fn a_definition_used_once_is_written_in_place() {
+        let schema = json!({
+            "type": "object",
+            "properties": {"home": {"$ref": "#/$defs/Address"}},
+            "required": ["home"],
+            "$defs": {"Address": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+        });
+        let (lowered, _) = lower(&schema, "x", Refs::Keep);
+        assert_eq!(
+            lowered,
+            json!({
+                "type": "object",
+                "properties": {"home": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "required": ["city"],
+                    "additionalProperties": false
+                }},
+                "required": ["home"],
+                "additionalProperties": false
+            })
+        );
+    }
+
+    #[test]
+    fn a_definition_used_twice_stays_only_when_that_is_shorter() {
+        let big = json!({"type": "object", "properties": {
+            "street": {"type": "string", "description": "Street and number"},
+            "city": {"type": "string", "description": "City or town"}
+        }, "required": ["street", "city"]});
+        let small = json!({"type": "string", "enum": ["a", "b"]});
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "home": {"$ref": "#/$defs/Address"},
+                "work": {"$ref": "#/$defs/Address"},
+                "x": {"$ref": "#/$defs/Ab"},
+                "y": {"$ref": "#/$defs/Ab"}
+            },
+            "required": ["home", "work", "x", "y"],
+            "$defs": {"Address": big, "Ab": small}
+        });
+        let (lowered, _) = lower(&schema, "x", Refs::Keep);
+        assert_eq!(
+            lowered["properties"]["home"],
+            json!({"$ref": "#/$defs/Address"})
+        );
+        assert_eq!(
+            lowered["properties"]["work"],
+            json!({"$ref": "#/$defs/Address"})
+        );
+        assert_eq!(lowered["properties"]["x"], small);
+        assert_eq!(lowered["properties"]["y"], small);
+        assert_eq!(
+            lowered["$defs"]
+                .as_object()
+                .map(|d| d.keys().map(String::as_str).collect::<Vec<_>>()),
+            Some(vec!["Address"])
+        );
+        let kept = serde_json::to_string(&lowered).unwrap_or_default().len();
+        let (inlined, _) = lower(&schema, "x", Refs::Inline);
+        let all_inlined = serde_json::to_string(&inlined).unwrap_or_default().len();
+        assert!(kept < all_inlined, "{kept} < {all_inlined}");
+    }
+
+    #[test]
+    fn a_wrapped_recursive_root_is_never_inlined() {
+        let schema = json!({
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#"}}],
+            "$defs": {"Unused": {"type": "string"}}
+        });
+        let (lowered, _) = lower(&schema, "tree", Refs::Keep);
+        assert_eq!(
+            lowered["properties"]["tree"],
+            json!({"$ref": "#/$defs/tree_root"})
+        );
+        assert!(lowered["$defs"].get("Unused").is_none());
         assert_eq!(
             lowered["$defs"]["tree_root"]["anyOf"][1]["items"],
             json!({"$ref": "#/$defs/tree_root"})

@@ -8,6 +8,7 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 pub(crate) use lower::allows_null;
@@ -26,6 +27,10 @@ pub(crate) struct Prepared {
     pub(crate) strict: Value,
     /// The strict schema with every non-recursive definition inlined (Ollama and friends).
     pub(crate) inlined: Value,
+    /// `strict`, serialized once: request bodies splice it in rather than serialize it per call.
+    pub(crate) strict_json: Box<RawValue>,
+    /// `inlined`, serialized once.
+    pub(crate) inlined_json: Box<RawValue>,
     /// `Some(key)` when the root is not an object and travels as `{key: value}`.
     pub(crate) wrap_key: Option<&'static str>,
     pub(crate) validator: Result<jsonschema::Validator, String>,
@@ -57,6 +62,8 @@ fn build<T: Extract>() -> Prepared {
     let (inlined, _) = lower::lower(&original, T::WRAP_KEY, lower::Refs::Inline);
     let validator = jsonschema::validator_for(&original).map_err(|e| e.to_string());
     Prepared {
+        strict_json: raw(&strict),
+        inlined_json: raw(&inlined),
         name: T::NAME,
         description: T::DESCRIPTION,
         instructions: T::INSTRUCTIONS,
@@ -66,6 +73,12 @@ fn build<T: Extract>() -> Prepared {
         wrap_key: wrapped.then_some(T::WRAP_KEY),
         validator,
     }
+}
+
+/// A schema as compact JSON. Serializing a `Value` cannot fail (its keys are strings), so the
+/// fallback, `true`, is never sent.
+fn raw(schema: &Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(schema).unwrap_or_else(|_| RawValue::TRUE.to_owned())
 }
 
 /// The schemars schema of `T` (JSON Schema 2020-12, definitions under `$defs`, properties in
