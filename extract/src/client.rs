@@ -14,7 +14,8 @@ use crate::error::Error;
 use crate::request::{ExtractRequest, Input, Mode, Options};
 use crate::schema::Prepared;
 use crate::stream::wire::Deltas;
-use crate::transport::{self, Policy};
+use crate::tokens::InputLimit;
+use crate::transport::{self, HttpReply, Policy};
 use crate::Extract;
 
 /// OpenAI's API, the default base URL.
@@ -42,6 +43,9 @@ struct Inner {
     /// The mode each model fell back to after the server rejected the default, so the rejection is
     /// paid once per client and model.
     fallbacks: Mutex<HashMap<String, Mode>>,
+    /// The model embeddings use when the request names none.
+    embedding_model: Option<String>,
+    input_limit: InputLimit,
     /// Keeps a local model server alive as long as a client uses it.
     #[cfg(feature = "local")]
     _local: Option<Arc<crate::local::LocalModel>>,
@@ -62,6 +66,7 @@ impl Client {
     /// | `OPENAI_API_KEY` | the API key | required for OpenAI, optional elsewhere |
     /// | `OPENAI_BASE_URL` | an OpenAI-compatible base URL | `https://api.openai.com/v1` |
     /// | `EXTRACT_MODEL` (or `OPENAI_MODEL`) | the model | `gpt-4o-mini` for OpenAI, required elsewhere |
+    /// | `EXTRACT_EMBEDDING_MODEL` | the model [`embed`](Client::embed) uses | see [`embedding_model`](Client::embedding_model) |
     pub fn from_env() -> Result<Client, Error> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let base_url = var("OPENAI_BASE_URL");
@@ -70,6 +75,9 @@ impl Client {
         let mut builder = Client::builder();
         if let Some(url) = &base_url {
             builder = builder.base_url(url);
+        }
+        if let Some(model) = var("EXTRACT_EMBEDDING_MODEL") {
+            builder = builder.embedding_model(model);
         }
         let is_openai = base_url
             .as_deref()
@@ -247,6 +255,10 @@ impl Client {
 
     /// The one place a request is built: URL, headers (client-wide and per request), body.
     fn build(&self, request: &ChatRequest<'_>) -> Result<(String, HeaderMap, bytes::Bytes), Error> {
+        // An input over its limit, which the policy rejects, is never sent (nor looked up).
+        if let Some(refused) = request.options.input_refused {
+            return Err(refused.into());
+        }
         let dialect = self.inner.dialect.imp();
         let body = serde_json::to_vec(&dialect.chat_body(request))
             .map(bytes::Bytes::from)
@@ -255,6 +267,45 @@ impl Client {
         let mut headers = self.inner.headers.clone();
         dialect.request_headers(request, &mut headers)?;
         Ok((url, headers, body))
+    }
+}
+
+// Embeddings, model listings and input limits: the same headers, policy and transport as a chat.
+impl Client {
+    /// The model [`embed`](Client::embed) uses unless a request names one: the one set with
+    /// [`ClientBuilder::embedding_model`], else the provider's usual one (OpenAI's
+    /// `text-embedding-3-small`, Workers AI's `@cf/baai/bge-base-en-v1.5`), else the client's model.
+    pub fn embedding_model(&self) -> &str {
+        self.inner
+            .embedding_model
+            .as_deref()
+            .or_else(|| self.inner.dialect.imp().default_embedding_model())
+            .unwrap_or(&self.inner.model)
+    }
+
+    pub(crate) fn input_limit(&self) -> &InputLimit {
+        &self.inner.input_limit
+    }
+
+    /// Sends a JSON body to `url` with the client's headers, retries and caps.
+    pub(crate) async fn post_json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<HttpReply, Error> {
+        let body = serde_json::to_vec(body)
+            .map(bytes::Bytes::from)
+            .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
+        let dialect = self.inner.dialect.imp();
+        let (http, headers, policy) = (&self.inner.http, &self.inner.headers, &self.inner.policy);
+        transport::post(http, url, headers, body, policy, dialect).await
+    }
+
+    /// `GET`s `url` with the client's headers, retries and caps.
+    pub(crate) async fn get(&self, url: &str) -> Result<HttpReply, Error> {
+        let dialect = self.inner.dialect.imp();
+        let (http, headers, policy) = (&self.inner.http, &self.inner.headers, &self.inner.policy);
+        transport::get(http, url, headers, policy, dialect).await
     }
 }
 
@@ -289,6 +340,8 @@ pub struct ClientBuilder {
     http: Option<reqwest::Client>,
     connect_timeout: Duration,
     policy: Policy,
+    pub(crate) embedding_model: Option<String>,
+    pub(crate) input_limit: InputLimit,
     #[cfg(feature = "local")]
     local: Option<Arc<crate::local::LocalModel>>,
     #[cfg(feature = "cache")]
@@ -315,6 +368,8 @@ impl Default for ClientBuilder {
                 initial_backoff: Duration::from_millis(500),
                 max_response_bytes: 8 * 1024 * 1024,
             },
+            embedding_model: None,
+            input_limit: InputLimit::default(),
             #[cfg(feature = "local")]
             local: None,
             #[cfg(feature = "cache")]
@@ -486,6 +541,8 @@ impl ClientBuilder {
                 token_budget: self.token_budget,
                 policy: self.policy,
                 fallbacks: Mutex::new(HashMap::new()),
+                embedding_model: self.embedding_model.filter(|m| !m.trim().is_empty()),
+                input_limit: self.input_limit,
                 #[cfg(feature = "local")]
                 _local: self.local,
                 #[cfg(feature = "cache")]

@@ -118,6 +118,16 @@ pub enum Error {
         /// The start of the body (at most 2 KiB, lossily decoded), for diagnosis.
         body: String,
     },
+
+    /// The input is over the token limit set with `max_input_tokens`, and the policy is to reject
+    /// it (or truncating it would leave nothing to send). Nothing was sent.
+    #[error("the input has {tokens} tokens (as counted before sending), over the limit of {limit}; nothing was sent")]
+    InputTooLong {
+        /// The input's tokens, as the client's token counter counted them.
+        tokens: u64,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 /// Why a reply ended before its value was complete.

@@ -52,10 +52,12 @@ pub mod cache;
 mod client;
 mod complete;
 pub mod dialect;
+mod embed;
 mod error;
 mod judge;
 #[cfg(feature = "local")]
 pub mod local;
+mod models;
 mod presets;
 mod reask;
 mod request;
@@ -64,6 +66,7 @@ pub mod stream;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+pub mod tokens;
 mod transport;
 mod usage;
 
@@ -72,6 +75,7 @@ use std::future::Future;
 pub use client::{Client, ClientBuilder, OPENAI_BASE_URL, OPENAI_DEFAULT_MODEL};
 pub use complete::{CompleteRequest, Completion};
 pub use dialect::{Dialect, FinishReason};
+pub use embed::{cosine_similarity, EmbedRequest, Embeddings, Neighbor};
 pub use error::{Cut, Error, StopReason, Violation};
 /// Derives [`Extract`](trait@Extract) for a struct with named fields or an enum.
 ///
@@ -89,7 +93,9 @@ pub use error::{Cut, Error, StopReason, Violation};
 /// Every field type is checked at compile time to be enforceable by a strict provider: maps,
 /// `serde_json::Value` and types that do not derive `Extract` are rejected at the field.
 pub use extract_derive::Extract;
+pub use models::{ModelInfo, ModelsRequest};
 pub use request::{ExtractRequest, Extraction, Input, Message, Mode, Role};
+pub use tokens::InputPolicy;
 pub use usage::Usage;
 
 /// A type that can be extracted from text by a language model: it has a JSON Schema (schemars), can

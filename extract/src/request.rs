@@ -167,6 +167,8 @@ pub struct ExtractRequest<'c, T> {
     client: &'c Client,
     input: Input,
     pub(crate) options: Options,
+    /// The request's own checks (`validate_with`), run after the type's `validate`.
+    checks: Vec<judge::Check<'c>>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -183,6 +185,11 @@ pub(crate) struct Options {
     pub(crate) gateway_cache: GatewayCache,
     #[cfg(feature = "cache")]
     pub(crate) cache: crate::cache::PerRequest,
+    pub(crate) max_input_tokens: Option<u64>,
+    pub(crate) on_long_input: Option<crate::InputPolicy>,
+    /// Set when the input is over the limit and the policy rejects it: every request built from
+    /// these options fails with it before sending (plain extractions and streams alike).
+    pub(crate) input_refused: Option<crate::tokens::TooLong>,
 }
 
 /// Cloudflare AI Gateway caching options for one request (sent as `cf-aig-*` headers by the
@@ -200,6 +207,7 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
             client,
             input,
             options: Options::default(),
+            checks: Vec::new(),
             _type: PhantomData,
         }
     }
@@ -262,6 +270,54 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
         self
     }
 
+    /// The most tokens the input may have, in place of the client's
+    /// [`max_input_tokens`](crate::ClientBuilder::max_input_tokens).
+    pub fn max_input_tokens(mut self, tokens: u64) -> Self {
+        self.options.max_input_tokens = Some(tokens);
+        self
+    }
+    /// What to do with an input over the limit, in place of the client's
+    /// [`on_long_input`](crate::ClientBuilder::on_long_input).
+    pub fn on_long_input(mut self, policy: crate::InputPolicy) -> Self {
+        self.options.on_long_input = Some(policy);
+        self
+    }
+
+    /// A check of this request's own, run on every reply after the type's `validate`: an `Err` is
+    /// sent back to the model like a schema violation, and ends in [`Error::Invalid`] when the
+    /// reasks run out. For rules that depend on this call rather than on the type (the ids a RAG
+    /// answer may cite, a date range from the caller, values already taken). May be called more
+    /// than once; every check must pass. Streams run it on the complete value.
+    ///
+    /// ```no_run
+    /// # use extract::Extract;
+    /// # #[derive(serde::Deserialize, schemars::JsonSchema, Extract)]
+    /// # struct Answer { sources: Vec<u32> }
+    /// # async fn run(client: extract::Client, retrieved: Vec<u32>) -> Result<(), extract::Error> {
+    /// let answer = client
+    ///     .extract::<Answer>("...")
+    ///     .validate_with(|a: &Answer| match a.sources.iter().find(|s| !retrieved.contains(s)) {
+    ///         Some(s) => Err(format!("source {s} is not one of the documents given: {retrieved:?}")),
+    ///         None => Ok(()),
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn validate_with<F, E>(mut self, check: F) -> Self
+    where
+        F: Fn(&T) -> Result<(), E> + Send + Sync + 'c,
+        E: fmt::Display,
+    {
+        // Typed here, erased for the run (which is not generic); the judge hands it the `T` back.
+        self.checks.push(Box::new(move |value: &dyn std::any::Any| {
+            match value.downcast_ref::<T>() {
+                Some(value) => check(value).map_err(|e| e.to_string()),
+                None => Ok(()),
+            }
+        }));
+        self
+    }
+
     /// Runs the extraction.
     pub async fn send(self) -> Result<Extraction<T>, Error> {
         let (run, input) = self.into_run();
@@ -276,7 +332,16 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
         crate::stream::PartialStream::new(run, input)
     }
 
-    pub(crate) fn into_run(self) -> (Run<'c>, Input) {
+    pub(crate) fn into_run(mut self) -> (Run<'c>, Input) {
+        // Counted before anything is sent: truncated here, or refused by every request of the run.
+        let input = match crate::tokens::apply_limit(self.client, &self.options, &self.input) {
+            Ok(Some(limited)) => limited,
+            Ok(None) => self.input,
+            Err(refused) => {
+                self.options.input_refused = Some(refused);
+                self.input
+            }
+        };
         let prepared = schema::prepared::<T>();
         let model = self
             .options
@@ -293,8 +358,9 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
             mode,
             fallback: chosen.is_none(),
             options: self.options,
+            checks: self.checks,
         };
-        (run, self.input)
+        (run, input)
     }
 }
 
@@ -325,6 +391,8 @@ pub(crate) struct Run<'c> {
     /// Whether the mode was chosen automatically, and so may fall back when the server rejects it.
     pub(crate) fallback: bool,
     pub(crate) options: Options,
+    /// The request's own checks, run on a reply after the type's `validate`.
+    pub(crate) checks: Vec<judge::Check<'c>>,
 }
 
 /// Where an extraction's attempts stand: the conversation so far and what it cost.
@@ -488,7 +556,9 @@ impl Run<'_> {
             }
             _ => {}
         }
-        let errors = match judge::judge::<T>(&self.prepared, &raw) {
+        let verdict =
+            judge::judge::<T>(&self.prepared, &raw).and_then(|v| judge::check(v, &self.checks));
+        let errors = match verdict {
             Ok(value) => {
                 // Only now are this extraction's replies known to be worth replaying.
                 #[cfg(feature = "cache")]

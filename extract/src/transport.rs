@@ -39,7 +39,26 @@ pub(crate) async fn post(
     dialect: &dyn DialectImpl,
 ) -> Result<HttpReply, Error> {
     with_retries(policy, dialect, || async {
-        let reply = once(http, url, headers, body.clone(), policy).await?;
+        let reply = once(http, url, headers, Some(body.clone()), policy).await?;
+        Ok(if dialect.is_answer(reply.status, &reply.body) {
+            Outcome::Answer(reply)
+        } else {
+            Outcome::Rejected(reply)
+        })
+    })
+    .await
+}
+
+/// [`post`] for a `GET` (a model listing): the same retries, timeout and body cap.
+pub(crate) async fn get(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &HeaderMap,
+    policy: &Policy,
+    dialect: &dyn DialectImpl,
+) -> Result<HttpReply, Error> {
+    with_retries(policy, dialect, || async {
+        let reply = once(http, url, headers, None, policy).await?;
         Ok(if dialect.is_answer(reply.status, &reply.body) {
             Outcome::Answer(reply)
         } else {
@@ -188,15 +207,18 @@ async fn once(
     http: &reqwest::Client,
     url: &str,
     headers: &HeaderMap,
-    body: Bytes,
+    body: Option<Bytes>,
     policy: &Policy,
 ) -> Result<HttpReply, Error> {
     let started = Instant::now();
-    let request = http
-        .post(url)
-        .headers(headers.clone())
-        .header(CONTENT_TYPE, "application/json")
-        .body(body);
+    let request = match body {
+        Some(body) => http
+            .post(url)
+            .headers(headers.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body),
+        None => http.get(url).headers(headers.clone()),
+    };
     // One deadline over headers and body alike: a server that sends headers and then stalls is as
     // stuck as one that never answers.
     let attempt = async {
