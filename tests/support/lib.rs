@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests and the examples: canned provider replies, scripted
 //! responders for wiremock, and the live local model.
 
+pub mod reference;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
