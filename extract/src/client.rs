@@ -260,7 +260,9 @@ impl Client {
             return Err(refused.into());
         }
         let dialect = self.inner.dialect.imp();
-        let body = serde_json::to_vec(&dialect.chat_body(request))
+        let body = dialect
+            .chat_body(request)
+            .to_bytes()
             .map(bytes::Bytes::from)
             .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
         let url = dialect.chat_url(&self.inner.base_url, request.model);

@@ -2,6 +2,7 @@
 //! responders for wiremock, and the live local model.
 
 pub mod raw_server;
+pub mod reference;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;

@@ -51,6 +51,22 @@ impl<'a> Body<'a> {
         self
     }
 
+    /// The body serialized, into a buffer sized for it up front.
+    pub(crate) fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut out = Vec::with_capacity(self.size_hint());
+        serde_json::to_writer(&mut out, self)?;
+        Ok(out)
+    }
+
+    /// About the serialized length: a little over, unless strings need many escapes.
+    fn size_hint(&self) -> usize {
+        2 + self
+            .members
+            .iter()
+            .map(|(key, part)| key.len() + 4 + part.size_hint())
+            .sum::<usize>()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
@@ -90,6 +106,31 @@ impl Serialize for Part<'_> {
             Part::Object(body) => body.serialize(serializer),
             Part::Array(items) => items.serialize(serializer),
         }
+    }
+}
+
+impl Part<'_> {
+    fn size_hint(&self) -> usize {
+        match self {
+            Part::Str(s) => s.len() + 8,
+            Part::Bool(_) | Part::Uint(_) | Part::Float(_) => 24,
+            Part::Raw(raw) => raw.get().len(),
+            Part::Messages(turns) => turns.iter().map(|turn| 48 + turn_len(turn)).sum(),
+            Part::Object(body) => body.size_hint(),
+            Part::Array(items) => 2 + items.iter().map(|item| item.size_hint() + 1).sum::<usize>(),
+        }
+    }
+}
+
+fn turn_len(turn: &Turn) -> usize {
+    match turn {
+        Turn::System(text) | Turn::User(text) | Turn::Assistant(text) => text.len(),
+        Turn::ToolCall {
+            id,
+            name,
+            arguments,
+        } => 64 + id.len() + name.len() + arguments.len() + arguments.len() / 8,
+        Turn::ToolResult { id, content } => 16 + id.len() + content.len(),
     }
 }
 

@@ -214,6 +214,13 @@ pub(crate) fn bearer(key: &str) -> Result<HeaderValue, Error> {
 /// Reads a chat completion leniently: only `choices[0].message` matters, and every other field may be
 /// missing, `null` or of an unexpected type without failing a reply whose content is fine.
 pub(crate) fn parse_chat_completion(status: u16, body: &[u8]) -> Result<Reply, Error> {
+    match usual_completion(body) {
+        Some(reply) => Ok(reply),
+        None => lenient_completion(status, body),
+    }
+}
+
+fn lenient_completion(status: u16, body: &[u8]) -> Result<Reply, Error> {
     let value: Value = serde_json::from_slice(body).map_err(|e| not_json(status, body, &e))?;
     let choice = value.get("choices").and_then(|c| c.get(0));
     let Some(choice) = choice else {
@@ -264,6 +271,143 @@ pub(crate) fn parse_chat_completion(status: u16, body: &[u8]) -> Result<Reply, E
             .map(str::to_owned),
         cache_status: None,
     })
+}
+
+/// A chat completion of the usual shape, read without building a `Value`: the reply of every call
+/// goes through here, and a `Value` costs an allocation per member. Anything unusual (no `choices`,
+/// content as parts, arguments as an object, a field of an unexpected type) is `None`, for the
+/// lenient reading above, which gives the same `Reply` wherever both apply.
+fn usual_completion(body: &[u8]) -> Option<Reply> {
+    use std::borrow::Cow;
+
+    use serde::Deserialize;
+    use serde_json::value::RawValue;
+
+    #[derive(Deserialize)]
+    struct Completion<'a> {
+        #[serde(borrow)]
+        choices: Vec<Choice<'a>>,
+        #[serde(borrow, default)]
+        usage: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        model: Option<Cow<'a, str>>,
+    }
+    #[derive(Deserialize)]
+    struct Choice<'a> {
+        #[serde(borrow)]
+        message: Message<'a>,
+        #[serde(borrow, default)]
+        finish_reason: Option<Cow<'a, str>>,
+    }
+    #[derive(Deserialize)]
+    struct Message<'a> {
+        #[serde(borrow, default)]
+        content: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        refusal: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        tool_calls: Option<Vec<Call<'a>>>,
+    }
+    #[derive(Deserialize)]
+    struct Call<'a> {
+        #[serde(borrow)]
+        function: Function<'a>,
+    }
+    #[derive(Deserialize)]
+    struct Function<'a> {
+        #[serde(borrow, default)]
+        arguments: Option<Cow<'a, str>>,
+    }
+
+    let completion: Completion<'_> = serde_json::from_slice(body).ok()?;
+    let choice = completion.choices.into_iter().next()?;
+    let usage = match completion.usage {
+        Some(raw) => usual_usage(raw)?,
+        None => None,
+    };
+    let message = choice.message;
+    Some(Reply {
+        content: message.content.map(Cow::into_owned),
+        tool_arguments: message
+            .tool_calls
+            .and_then(|calls| calls.into_iter().next())
+            .and_then(|call| call.function.arguments)
+            .map(Cow::into_owned),
+        refusal: message
+            .refusal
+            .filter(|r| !r.is_empty())
+            .map(Cow::into_owned),
+        finish: FinishReason::parse(choice.finish_reason.as_deref()),
+        usage,
+        model: completion.model.map(Cow::into_owned),
+        cache_status: None,
+    })
+}
+
+/// [`parse_usage`] without a `Value`: `Some(usage)` where it reads the same, `None` (fall back to the
+/// lenient reading) for anything else. Counts may be integers or floats; a count that is `null` or
+/// not a number counts as absent, as there.
+fn usual_usage(raw: &serde_json::value::RawValue) -> Option<Option<Usage>> {
+    use serde::{Deserialize, Deserializer};
+    use serde_json::value::RawValue;
+
+    /// A member that is present, even as `null` (which `Option` alone would not tell from absent).
+    fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+        <&'de RawValue>::deserialize(d).map(Some)
+    }
+    #[derive(Deserialize)]
+    struct Counts<'a> {
+        #[serde(borrow, default, deserialize_with = "present")]
+        prompt_tokens: Option<&'a RawValue>,
+        #[serde(borrow, default, deserialize_with = "present")]
+        input_tokens: Option<&'a RawValue>,
+        #[serde(borrow, default, deserialize_with = "present")]
+        completion_tokens: Option<&'a RawValue>,
+        #[serde(borrow, default, deserialize_with = "present")]
+        output_tokens: Option<&'a RawValue>,
+        #[serde(borrow, default, deserialize_with = "present")]
+        total_tokens: Option<&'a RawValue>,
+        #[serde(borrow, default, deserialize_with = "present")]
+        prompt_tokens_details: Option<&'a RawValue>,
+        #[serde(borrow, default, deserialize_with = "present")]
+        completion_tokens_details: Option<&'a RawValue>,
+        #[serde(borrow, default, deserialize_with = "present")]
+        cached_tokens: Option<&'a RawValue>,
+        #[serde(borrow, default, deserialize_with = "present")]
+        reasoning_tokens: Option<&'a RawValue>,
+    }
+    let count = |raw: Option<&RawValue>| {
+        let n: serde_json::Number = serde_json::from_str(raw?.get()).ok()?;
+        n.as_u64().or_else(|| n.as_f64().map(|f| f as u64))
+    };
+    // A details member that is not an object holds no count; one that is, is read like the usage.
+    fn detail(raw: Option<&RawValue>) -> Option<Option<Counts<'_>>> {
+        match raw {
+            Some(raw) if raw.get().starts_with('{') => {
+                serde_json::from_str(raw.get()).ok().map(Some)
+            }
+            _ => Some(None),
+        }
+    }
+    if !raw.get().starts_with('{') {
+        return (raw.get() == "null").then_some(None);
+    }
+    let counts: Counts<'_> = serde_json::from_str(raw.get()).ok()?;
+    let prompt = count(counts.prompt_tokens.or(counts.input_tokens));
+    let completion = count(counts.completion_tokens.or(counts.output_tokens));
+    let cached = detail(counts.prompt_tokens_details)?;
+    let reasoning = detail(counts.completion_tokens_details)?;
+    if prompt.is_none() && completion.is_none() {
+        return Some(None);
+    }
+    let mut out = Usage::new(
+        prompt.unwrap_or(0),
+        completion.unwrap_or(0),
+        count(counts.total_tokens),
+    );
+    out.cached_tokens = cached.and_then(|d| count(d.cached_tokens));
+    out.reasoning_tokens = reasoning.and_then(|d| count(d.reasoning_tokens));
+    Some(Some(out))
 }
 
 /// `content` as a string, or the concatenated text parts of an array of parts.
@@ -509,5 +653,47 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
             ))
         }
         Err(err) => Err(not_json(status, body, err.inner())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_usual_shape_reads_as_the_lenient_reading_does() {
+        let usual = [
+            r#"{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"{\"a\":\"\\u00e9\"}"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15,"prompt_tokens_details":{"cached_tokens":2}}}"#,
+            r#"{"choices":[{"message":{"content":null,"refusal":"I can't","tool_calls":null},"finish_reason":null}],"usage":null,"model":null}"#,
+            r#"{"choices":[{"message":{"content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"E","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#,
+            r#"{"choices":[{"message":{"content":"x","refusal":""},"finish_reason":"length"},{"message":{"content":"y"}}],"usage":{"input_tokens":3.0,"output_tokens":"n"}}"#,
+            r#"{"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":null,"input_tokens":4,"completion_tokens":-1,"total_tokens":1e2}}"#,
+            r#"{"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":1,"prompt_tokens_details":null,"completion_tokens_details":{"reasoning_tokens":7,"other":[1]}}}"#,
+            r#"{"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":1,"prompt_tokens_details":3,"completion_tokens_details":"x"}}"#,
+            r#"{"choices":[{"message":{"content":"x"}}],"usage":{"total_tokens":9}}"#,
+            r#"{"choices":[{"message":{"content":"x"}}],"usage":null}"#,
+        ];
+        for body in usual {
+            let fast = usual_completion(body.as_bytes());
+            assert!(fast.is_some(), "{body}");
+            let lenient = lenient_completion(200, body.as_bytes()).ok();
+            assert_eq!(format!("{fast:?}"), format!("{lenient:?}"), "{body}");
+        }
+        // Shapes only the lenient reading takes; the fast one declines rather than misreads them.
+        let unusual = [
+            r#"{"choices":[{"delta":{"content":"x"}}]}"#,
+            r#"{"choices":[{"message":{"content":[{"type":"text","text":"x"}]}}]}"#,
+            r#"{"choices":[{"message":{"content":null,"tool_calls":[{"function":{"arguments":{"a":1}}}]}}]}"#,
+            r#"{"choices":[{"message":{"content":"x"},"finish_reason":1}],"model":2}"#,
+            r#"{"choices":[]}"#,
+            r#"{"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":1,"prompt_tokens":2}}"#,
+            r#"{"choices":[{"message":{"content":"x"}}],"usage":[1]}"#,
+            r#"{"error":{"message":"no"}}"#,
+            r#"[1]"#,
+            "not json",
+        ];
+        for body in unusual {
+            assert!(usual_completion(body.as_bytes()).is_none(), "{body}");
+        }
     }
 }

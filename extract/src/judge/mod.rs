@@ -3,10 +3,15 @@
 //! deserialize with serde, run the type's own `validate`. It knows nothing about HTTP.
 
 pub(crate) mod locate;
+mod tree;
 
 use std::any::Any;
 
+use jsonschema::Validator;
 use serde_json::Value;
+
+use tree::Doc;
+pub(crate) use tree::Tree;
 
 use crate::error::Violation;
 use crate::schema::{allows_null, Prepared};
@@ -16,36 +21,81 @@ use crate::Extract;
 const MAX_ERRORS: usize = 50;
 
 pub(crate) fn judge<T: Extract>(schema: &Prepared, text: &str) -> Result<T, Vec<Violation>> {
-    let value = locate::locate(text).map_err(|message| vec![Violation::new("", message)])?;
-    let (mut value, prefix) = unwrap(schema, value);
-    strip_added_nulls(&mut value, &schema.original, &schema.original, 0);
-
     let validator = schema.validator.as_ref().map_err(|e| {
         vec![Violation::new(
             "",
             format!("the type's schema does not compile, so no reply can be checked: {e}"),
         )]
     })?;
+    let parsed = match usual::<T>(schema, validator, text) {
+        Some(parsed) => parsed,
+        None => explained::<T>(schema, validator, text)?,
+    };
+    parsed.validate().map_err(|message| {
+        let prefix = schema.wrap_key.map(|key| format!("/{key}"));
+        vec![Violation::new(prefix.unwrap_or_default(), message)]
+    })?;
+    Ok(parsed)
+}
+
+/// The usual reply, judged at the least cost: bare JSON for a type whose root is an object and whose
+/// replies need no `null` removed, valid, and deserialized from the text itself. `None` for anything
+/// else (JSON to find in prose, a wrapped root, an invalid reply), which [`explained`] handles and,
+/// when it fails, explains; both accept exactly the same replies.
+fn usual<T: Extract>(schema: &Prepared, validator: &Validator<Tree>, text: &str) -> Option<T> {
+    if schema.wrap_key.is_some() || schema.strips_nulls {
+        return None;
+    }
+    let text = text.trim().trim_start_matches('\u{feff}');
+    let doc: Doc<'_> = serde_json::from_str(text).ok()?;
+    if !validator.is_valid(&doc) {
+        return None;
+    }
+    serde_json::from_str(text).ok()
+}
+
+/// The full judgement: locate (and repair) the JSON, unwrap it, validate it collecting every error
+/// with its path, deserialize it tracking the path of a failure.
+fn explained<T: Extract>(
+    schema: &Prepared,
+    validator: &Validator<Tree>,
+    text: &str,
+) -> Result<T, Vec<Violation>> {
+    let (value, prefix) = value_of(schema, text)?;
     let errors: Vec<Violation> = validator
-        .iter_errors(&value)
+        .iter_errors(&Doc::of(&value))
         .take(MAX_ERRORS)
         .map(|err| Violation::new(format!("{prefix}{}", err.instance_path()), err.to_string()))
         .collect();
     if !errors.is_empty() {
         return Err(errors);
     }
+    // Deserialized without tracking the path, which costs a copy of every key; when it fails, the
+    // value is read again with tracking to say where.
+    match T::deserialize(value) {
+        Ok(parsed) => Ok(parsed),
+        Err(_) => {
+            let (value, _) = value_of(schema, text)?;
+            serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
+                let path = pointer(err.path());
+                vec![Violation::new(
+                    format!("{prefix}{path}"),
+                    err.into_inner().to_string(),
+                )]
+            })
+        }
+    }
+}
 
-    let parsed: T = serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = pointer(err.path());
-        vec![Violation::new(
-            format!("{prefix}{path}"),
-            err.into_inner().to_string(),
-        )]
-    })?;
-    parsed
-        .validate()
-        .map_err(|message| vec![Violation::new(prefix.clone(), message)])?;
-    Ok(parsed)
+/// The reply's value as the schema sees it: located, unwrapped, and with the nulls lowering added
+/// removed; and the path prefix of the wrapper, if any.
+fn value_of(schema: &Prepared, text: &str) -> Result<(Value, String), Vec<Violation>> {
+    let value = locate::locate(text).map_err(|message| vec![Violation::new("", message)])?;
+    let (mut value, prefix) = unwrap(schema, value);
+    if schema.strips_nulls {
+        strip_added_nulls(&mut value, &schema.original, &schema.original, 0);
+    }
+    Ok((value, prefix))
 }
 
 /// A request's own check (`ExtractRequest::validate_with`), its error text meant for the model. It
@@ -80,6 +130,37 @@ fn unwrap(schema: &Prepared, value: Value) -> (Value, String) {
         }
         other => (other, String::new()),
     }
+}
+
+/// Whether a `null` can ever be removed by [`strip_added_nulls`]: whether some property of the
+/// schema is optional and does not accept `null`. Most types have none (an `Option` accepts `null`),
+/// and then their replies are not walked for it.
+pub(crate) fn strips_nulls(original: &Value) -> bool {
+    let mut stack = vec![original];
+    while let Some(node) = stack.pop() {
+        match node {
+            Value::Object(map) => {
+                if let Some(Value::Object(props)) = map.get("properties") {
+                    let required: Vec<&str> = map
+                        .get("required")
+                        .and_then(Value::as_array)
+                        .map(|r| r.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    let optional_not_null = props.iter().any(|(key, prop)| {
+                        !required.contains(&key.as_str())
+                            && resolve(prop, original).is_some_and(|p| !allows_null(p))
+                    });
+                    if optional_not_null {
+                        return true;
+                    }
+                }
+                stack.extend(map.values());
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Lowering made optional properties required-but-nullable; where the original schema does not accept

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-pub(crate) use lower::allows_null;
+pub(crate) use lower::{allows_null, lower, Refs};
 pub use problems::{problems, Problem, Target};
 
 use crate::Extract;
@@ -33,7 +33,11 @@ pub(crate) struct Prepared {
     pub(crate) inlined_json: Box<RawValue>,
     /// `Some(key)` when the root is not an object and travels as `{key: value}`.
     pub(crate) wrap_key: Option<&'static str>,
-    pub(crate) validator: Result<jsonschema::Validator, String>,
+    /// The validator of `original`, for replies read into the judge's light tree.
+    pub(crate) validator: Result<jsonschema::Validator<crate::judge::Tree>, String>,
+    /// Whether replies may hold a `null` the judge must remove (an optional property that does not
+    /// accept `null`, which lowering made nullable); when not, replies are not walked for it.
+    pub(crate) strips_nulls: bool,
 }
 
 type Cache = RwLock<HashMap<TypeId, Arc<Prepared>>>;
@@ -56,11 +60,14 @@ pub(crate) fn prepared<T: Extract>() -> Arc<Prepared> {
         .clone()
 }
 
-fn build<T: Extract>() -> Prepared {
+pub(crate) fn build<T: Extract>() -> Prepared {
     let original = original_schema::<T>();
     let (strict, wrapped) = lower::lower(&original, T::WRAP_KEY, lower::Refs::Keep);
     let (inlined, _) = lower::lower(&original, T::WRAP_KEY, lower::Refs::Inline);
-    let validator = jsonschema::validator_for(&original).map_err(|e| e.to_string());
+    let validator = jsonschema::options_for::<crate::judge::Tree>()
+        .build(&original)
+        .map_err(|e| e.to_string());
+    let strips_nulls = crate::judge::strips_nulls(&original);
     Prepared {
         strict_json: raw(&strict),
         inlined_json: raw(&inlined),
@@ -72,6 +79,7 @@ fn build<T: Extract>() -> Prepared {
         inlined,
         wrap_key: wrapped.then_some(T::WRAP_KEY),
         validator,
+        strips_nulls,
     }
 }
 

@@ -1,0 +1,85 @@
+//! Hooks for the crate's own benchmarks (`extract/benches/`) into work that is otherwise done once
+//! per type or inside a request: lowering, validator compilation, request bodies, judging. Not a
+//! public API: hidden from the docs, with no stability promise.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::dialect::{ChatRequest, Dialect};
+use crate::request::{Input, Mode, Options};
+use crate::schema::{self, lower, Refs};
+use crate::{judge, reask, Extract, Violation};
+
+/// A type's prepared schemas.
+pub struct Prepared(Arc<schema::Prepared>);
+
+/// Everything done once per type, without the cache: the schemars schema, both lowered forms and
+/// their serializations, and the compiled validator.
+pub fn prepare<T: Extract>() -> Prepared {
+    Prepared(Arc::new(schema::build::<T>()))
+}
+
+/// The cached prepared schemas of `T`, as requests use them.
+pub fn prepared<T: Extract>() -> Prepared {
+    Prepared(schema::prepared::<T>())
+}
+
+/// Lowering alone: the strict and the inlined forms of a schemars schema.
+pub fn lower_both<T: Extract>(original: &Value) -> (Value, Value) {
+    let (strict, _) = lower(original, T::WRAP_KEY, Refs::Keep);
+    let (inlined, _) = lower(original, T::WRAP_KEY, Refs::Inline);
+    (strict, inlined)
+}
+
+/// Compiling the validator of a schemars schema alone; whether it compiled.
+pub fn compile_validator(original: &Value) -> bool {
+    jsonschema::options_for::<crate::judge::Tree>()
+        .build(original)
+        .is_ok()
+}
+
+/// The body of the first request for `text`, as `Client::chat` writes it: the default
+/// instructions and the text as turns, the dialect's body around them, serialized.
+pub fn request_body(
+    prepared: &Prepared,
+    dialect: Dialect,
+    mode: Mode,
+    model: &str,
+    text: &str,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let turns = reask::initial_turns(&prepared.0, mode, None, &Input::Text(text.to_owned()));
+    let options = Options::default();
+    let request = ChatRequest {
+        model,
+        mode,
+        schema: Some(&prepared.0),
+        turns: &turns,
+        options: &options,
+        stream: false,
+    };
+    dialect.imp().chat_body(&request).to_bytes()
+}
+
+/// The strict schema, as a `Value` (what the bodies used to clone per call).
+pub fn strict(prepared: &Prepared) -> &Value {
+    &prepared.0.strict
+}
+
+/// The strict schema's one serialization.
+pub fn strict_json(prepared: &Prepared) -> &str {
+    prepared.0.strict_json.get()
+}
+
+/// Judges a reply's text as the request loop does: locate, validate, deserialize, `validate`.
+pub fn judge<T: Extract>(prepared: &Prepared, text: &str) -> Result<T, Vec<Violation>> {
+    judge::judge::<T>(&prepared.0, text)
+}
+
+/// Reads a provider's reply envelope (status 200) as a request does; whether it was read.
+pub fn parse_reply(dialect: Dialect, body: &[u8]) -> bool {
+    dialect
+        .imp()
+        .parse_reply(200, &reqwest::header::HeaderMap::new(), body)
+        .is_ok()
+}
