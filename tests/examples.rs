@@ -219,3 +219,37 @@ fn live_blocking() {
     };
     assert!(!text.trim().is_empty());
 }
+
+#[test]
+fn mocked_runs_its_scripted_scenario() {
+    // No provider at all: the example brings its own stand-in.
+    let output = Command::new(example("mocked"))
+        .current_dir(scratch())
+        .output()
+        .expect("runs");
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("reasked once"), "{text}");
+    assert!(text.contains("rate limited, as scripted"), "{text}");
+}
+
+#[test]
+fn live_caching_answers_the_second_time_from_the_cache() {
+    let Some(text) = live("caching", &[]) else {
+        return;
+    };
+    assert!(
+        text.contains("round 2:") && text.contains("cache HIT (local) · 0 tokens"),
+        "{text}"
+    );
+    assert!(text.contains("hits 1 · misses 1"), "{text}");
+}
+
+#[test]
+fn live_errors_are_explained() {
+    let Some(text) = live("errors", &[]) else {
+        return;
+    };
+    assert!(text.contains("cut off at the token limit"), "{text}");
+    assert!(text.contains("transport error"), "{text}");
+}
