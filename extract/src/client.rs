@@ -39,6 +39,7 @@ struct Inner {
     mode: Option<Mode>,
     max_retries: u32,
     token_budget: Option<u64>,
+    trace_content: bool,
     policy: Policy,
     /// The mode each model fell back to after the server rejected the default, so the rejection is
     /// paid once per client and model.
@@ -165,6 +166,13 @@ impl Client {
         self.inner.token_budget
     }
 
+    /// Logs a text of the conversation, when the client was asked to.
+    pub(crate) fn trace_text(&self, what: &'static str, text: &str) {
+        if self.inner.trace_content {
+            tracing::debug!(target: "extract::content", what, text, "content");
+        }
+    }
+
     /// The response cache this client consults, if it was given one.
     #[cfg(feature = "cache")]
     pub fn response_cache(&self) -> Option<&crate::cache::ResponseCache> {
@@ -268,6 +276,7 @@ impl Client {
         let url = dialect.chat_url(&self.inner.base_url, request.model);
         let mut headers = self.inner.headers.clone();
         dialect.request_headers(request, &mut headers)?;
+        self.trace_text("request", &String::from_utf8_lossy(&body));
         Ok((url, headers, body))
     }
 }
@@ -338,6 +347,7 @@ pub struct ClientBuilder {
     mode: Option<Mode>,
     max_retries: u32,
     token_budget: Option<u64>,
+    trace_content: bool,
     headers: Vec<(String, String, bool)>,
     http: Option<reqwest::Client>,
     connect_timeout: Duration,
@@ -360,6 +370,7 @@ impl Default for ClientBuilder {
             mode: None,
             max_retries: 2,
             token_budget: None,
+            trace_content: false,
             headers: Vec::new(),
             http: None,
             connect_timeout: Duration::from_secs(10),
@@ -424,6 +435,14 @@ impl ClientBuilder {
     /// Tokens one extraction may spend over all its attempts before it stops asking again.
     pub fn token_budget(mut self, tokens: u64) -> Self {
         self.token_budget = Some(tokens);
+        self
+    }
+    /// Whether request bodies and model replies are logged, as DEBUG events of the target
+    /// `extract::content` (default: no). Spans always carry the model, dialect, mode, attempt,
+    /// tokens, latency and cache status; the texts, which may be personal data, only when asked.
+    /// The key is never logged either way.
+    pub fn trace_content(mut self, yes: bool) -> Self {
+        self.trace_content = yes;
         self
     }
     /// The most time one HTTP attempt may take, headers and body (default 60 s).
@@ -541,6 +560,7 @@ impl ClientBuilder {
                 mode: self.mode,
                 max_retries: self.max_retries,
                 token_budget: self.token_budget,
+                trace_content: self.trace_content,
                 policy: self.policy,
                 fallbacks: Mutex::new(HashMap::new()),
                 embedding_model: self.embedding_model.filter(|m| !m.trim().is_empty()),
