@@ -237,7 +237,17 @@ impl Parser {
                 Err(_) => return Err(invalid_utf8(self.text.len())),
             }
         }
-        // One pass validates the chunk; the parser then walks the valid text once more.
+        // One pass validates the chunk (the common case: all of it is whole UTF-8); the parser then
+        // walks the valid text once more.
+        if let Ok(valid) = std::str::from_utf8(bytes) {
+            if !valid.is_empty() {
+                let from = self.text.len();
+                self.text.push_str(valid);
+                self.machine.run(&self.text, from, sink)?;
+            }
+            self.machine.flush_text(&self.text, sink);
+            return Ok(());
+        }
         for piece in bytes.utf8_chunks() {
             let valid = piece.valid();
             if !valid.is_empty() {
@@ -832,8 +842,8 @@ impl Machine {
     ) {
         if key {
             self.take_run(text, i, true);
-            let key = std::mem::take(&mut self.key);
-            self.path.push(Seg::Key(key.into_boxed_str()));
+            // An exact copy: the key's buffer stays for the next key.
+            self.path.push(Seg::Key(Box::from(self.key.as_str())));
             self.state = State::Colon;
         } else {
             self.emit_text(text, i, sink);
