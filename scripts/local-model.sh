@@ -92,8 +92,12 @@ free_port() {
 serve() {
   local port="$1" parent="${2:-}"
   # --jinja: the chat template engine that a forced tool_choice needs. -np 4: tests run in parallel.
+  # --embeddings --pooling mean: /v1/embeddings too (mean-pooled hidden states of the same model).
+  # This build still serves chat completions with it, identically at temperature 0 (checked); an
+  # input for embedding must fit the default physical batch of 512 tokens.
   "$server" --model "$model" --host 127.0.0.1 --port "$port" --jinja \
-    --ctx-size 8192 --parallel 4 --threads "${LLAMA_THREADS:-2}" --log-disable >/dev/null 2>&1 &
+    --ctx-size 8192 --parallel 4 --threads "${LLAMA_THREADS:-2}" \
+    --embeddings --pooling mean --log-disable >/dev/null 2>&1 &
   local pid=$!
   trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; exit 0' TERM INT HUP EXIT
   if [ -n "$parent" ]; then

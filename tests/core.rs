@@ -162,6 +162,28 @@ async fn the_builder_carries_options_and_metadata() {
     );
 }
 
+/// llama.cpp (and others) read a trailing assistant message as a prefill to continue, which a
+/// grammar cannot match ("Failed to initialize samplers"); the request is asked in a user turn.
+#[tokio::test]
+async fn a_history_ending_with_the_assistant_gets_a_user_turn_asking_for_the_value() {
+    let server = server_with(vec![ok(completion(EVENT))]).await;
+    let history = vec![
+        Message::user("Alice and Bob are going to a science fair on Friday."),
+        Message::assistant("Sounds fun!"),
+    ];
+    CalendarEvent::extract(&client(&server), history)
+        .await
+        .expect("a valid reply");
+    let body = &bodies(&server).await[0];
+    let messages = body["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 4);
+    assert_eq!(messages[2]["role"], "assistant");
+    assert_eq!(
+        messages[3],
+        json!({"role": "user", "content": "Extract the `CalendarEvent` from the conversation above."})
+    );
+}
+
 #[tokio::test]
 async fn refusal_is_a_typed_error() {
     let message =

@@ -930,6 +930,7 @@ async fn ollama_done_reason_length_is_truncated() {
         Err(Error::Truncated {
             partial: got,
             usage,
+            ..
         }) => {
             assert_eq!(got, partial);
             assert_eq!(usage.total_tokens, 324);

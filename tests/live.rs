@@ -292,7 +292,7 @@ async fn truncation_at_the_token_limit() {
         .await
         .expect_err("5 tokens cannot hold the event");
     match err {
-        Error::Truncated { partial, usage } => {
+        Error::Truncated { partial, usage, .. } => {
             assert!(
                 partial.starts_with('{'),
                 "greedy decoding under the grammar opens an object: {partial:?}"

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use extract::schema::{problems, strict_schema, Target};
+use extract::stream::{feed_atomic, Event, Seg};
 use extract::{Enforceable, Extract};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -107,14 +108,25 @@ fn recursion_is_a_problem_only_without_refs() {
 }
 
 // A type whose schema is hand-made (or comes from a crate we cannot see into) can opt in to
-// `Enforceable`; `problems` then finds what the compile-time check could not.
+// `Enforceable`; `problems` then finds what the compile-time check could not. Such a type streams as
+// a whole: it appears once its JSON is complete.
+macro_rules! atomic {
+    ($ty:ty) => {
+        impl Enforceable for $ty {
+            type Partial = $ty;
+            fn feed(slot: &mut Option<$ty>, at: &[Seg], event: &Event<'_>) {
+                feed_atomic(slot, at, event)
+            }
+        }
+    };
+}
 #[derive(Deserialize, JsonSchema)]
 struct Labels(HashMap<String, String>);
-impl Enforceable for Labels {}
+atomic!(Labels);
 
 #[derive(Deserialize, JsonSchema)]
 struct Anything(serde_json::Value);
-impl Enforceable for Anything {}
+atomic!(Anything);
 
 #[derive(Deserialize, JsonSchema, Extract)]
 struct Loose {
@@ -125,7 +137,7 @@ struct Loose {
 
 #[derive(Deserialize, JsonSchema)]
 struct Counts(BTreeMap<String, u32>);
-impl Enforceable for Counts {}
+atomic!(Counts);
 
 #[test]
 fn problems_name_each_offending_path() {
@@ -224,7 +236,11 @@ impl JsonSchema for BigEnum {
         schemars::json_schema!({"type": "string", "enum": values})
     }
 }
-impl Enforceable for BigEnum {}
+// Only its schema matters here; it has no serde impl, so it has nothing to fill while streaming.
+impl Enforceable for BigEnum {
+    type Partial = ();
+    fn feed(_: &mut Option<()>, _: &[Seg], _: &Event<'_>) {}
+}
 
 #[test]
 fn openai_limits_are_checked() {

@@ -1,7 +1,7 @@
 //! A typed model of the input: the container's attributes and, for each field that has a schema, the
 //! Rust type the schema comes from.
 
-use syn::{Data, DeriveInput, Fields, Ident, Type};
+use syn::{Attribute, Data, DeriveInput, Fields, Ident, Type};
 
 use crate::attr::{self, SchemaSource};
 use crate::ctxt::Ctxt;
@@ -15,6 +15,23 @@ pub(crate) struct Container<'a> {
     pub(crate) schema_fields: Vec<&'a Type>,
     /// Types named by `#[schemars(with = "...")]`, checked in place of the field's own type.
     pub(crate) schema_with: Vec<Type>,
+    /// For a struct with named fields: each field that has a property in the schema, in declaration
+    /// order (the order of the schema's `properties`).
+    pub(crate) fields: Vec<Field<'a>>,
+    /// `#[serde(transparent)]`: the struct's JSON is its one field's.
+    pub(crate) transparent: bool,
+}
+
+/// A field of a struct with named fields that appears in the schema.
+pub(crate) struct Field<'a> {
+    pub(crate) ident: &'a Ident,
+    pub(crate) docs: Vec<&'a Attribute>,
+    /// The type its schema and its partial come from: the field's own, or `with`'s. `None` for a
+    /// `schema_with` function, whose schema the derive cannot see: the field has a property but no
+    /// partial.
+    pub(crate) ty: Option<Type>,
+    /// `#[serde(flatten)]`: its properties sit beside the container's own.
+    pub(crate) flatten: bool,
 }
 
 pub(crate) enum Shape<'a> {
@@ -30,6 +47,7 @@ impl<'a> Container<'a> {
         let attrs = attr::Container::from_ast(cx, &input.attrs);
         let mut schema_fields = Vec::new();
         let mut schema_with = Vec::new();
+        let mut named = Vec::new();
         let mut collect = |cx: &Ctxt, fields: &'a Fields| {
             for field in fields {
                 attr::reject_inner(cx, &field.attrs, "field");
@@ -47,6 +65,7 @@ impl<'a> Container<'a> {
             Data::Struct(data) => match &data.fields {
                 Fields::Named(_) => {
                     collect(cx, &data.fields);
+                    named = data.fields.iter().filter_map(Field::from_ast).collect();
                     Shape::NamedStruct
                 }
                 Fields::Unnamed(_) => Shape::TupleStruct(&data.fields),
@@ -72,6 +91,32 @@ impl<'a> Container<'a> {
             shape,
             schema_fields,
             schema_with,
+            fields: named,
+            transparent: attr::is_transparent(&input.attrs),
         }
+    }
+}
+
+impl<'a> Field<'a> {
+    fn from_ast(field: &'a syn::Field) -> Option<Self> {
+        let source = SchemaSource::from_ast(&field.attrs);
+        if source.skipped {
+            return None;
+        }
+        let ty = match (source.custom, source.with) {
+            (true, _) => None,
+            (false, Some(with)) => Some(with),
+            (false, None) => Some(field.ty.clone()),
+        };
+        Some(Field {
+            ident: field.ident.as_ref()?,
+            docs: field
+                .attrs
+                .iter()
+                .filter(|a| a.path().is_ident("doc"))
+                .collect(),
+            ty,
+            flatten: source.flatten,
+        })
     }
 }

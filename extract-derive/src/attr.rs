@@ -80,6 +80,9 @@ pub(crate) struct SchemaSource {
     pub(crate) with: Option<syn::Type>,
     /// `#[schemars(schema_with = ...)]`: a hand-written schema the derive cannot see into.
     pub(crate) custom: bool,
+    /// `#[serde(flatten)]`: the field's properties are merged into the container's, so the
+    /// container's properties no longer line up one to one with its fields.
+    pub(crate) flatten: bool,
 }
 
 impl SchemaSource {
@@ -102,12 +105,30 @@ impl SchemaSource {
                     return Ok(());
                 } else if is_schemars && meta.path.is_ident("schema_with") {
                     out.custom = true;
+                } else if meta.path.is_ident("flatten") {
+                    out.flatten = true;
                 }
                 skip_value(&meta)
             });
         }
         out
     }
+}
+
+/// `#[serde(transparent)]` (or schemars' spelling of it): the struct is its one field's JSON, not an
+/// object around it.
+pub(crate) fn is_transparent(attrs: &[Attribute]) -> bool {
+    let mut transparent = false;
+    for attr in attrs {
+        if !attr.path().is_ident("serde") && !attr.path().is_ident("schemars") {
+            continue;
+        }
+        let _ = attr.parse_nested_meta(|meta| {
+            transparent |= meta.path.is_ident("transparent");
+            skip_value(&meta)
+        });
+    }
+    transparent
 }
 
 fn set<T>(

@@ -16,6 +16,7 @@ use syn::{DeriveInput, GenericParam};
 use crate::ast::{Container, Shape};
 use crate::check;
 use crate::ctxt::Ctxt;
+use crate::partial;
 
 pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     let cx = Ctxt::new();
@@ -49,50 +50,67 @@ fn impl_extract(cont: &Container<'_>) -> TokenStream {
             }
         }
     });
-    // One assertion per field type, spanned at the type, so an unenforceable field (a map, a
-    // `serde_json::Value`, a nested type that does not derive `Extract`) is reported where it is written.
-    let assertions = cont
-        .schema_fields
-        .iter()
-        .map(|ty| assert_enforceable(ty))
-        .chain(cont.schema_with.iter().map(assert_enforceable));
+    let generics = generics(cont.input);
+    // A struct's fields are checked by its partial type, whose fields are their partial forms. An
+    // enum's appear only in assertions, one per field type, spanned at the type, so an
+    // unenforceable field (a map, a `serde_json::Value`, a nested type that does not derive
+    // `Extract`) is reported where it is written.
+    let (partial, assertions) = match cont.shape {
+        Shape::NamedStruct => (partial::for_struct(cont, &generics), None),
+        _ => {
+            let assertions = cont
+                .schema_fields
+                .iter()
+                .map(|ty| assert_enforceable(ty))
+                .chain(cont.schema_with.iter().map(assert_enforceable));
+            let assertions = quote! {
+                #[doc(hidden)]
+                fn __assert_enforceable() {
+                    #(#assertions)*
+                }
+            };
+            (partial::for_enum(cont, &generics), Some(assertions))
+        }
+    };
     emit(
         cont,
+        &generics,
         quote! {
             const NAME: &'static str = #name;
             const DESCRIPTION: ::core::option::Option<&'static str> = #description;
             const INSTRUCTIONS: ::core::option::Option<&'static str> = #instructions;
             const WRAP_KEY: &'static str = #wrap_key;
             #validate
-            #[doc(hidden)]
-            fn __assert_enforceable() {
-                #(#assertions)*
-            }
+            #assertions
         },
+        partial,
     )
 }
 
-/// The `Extract` impl with `items` inside it, the `Enforceable` impl, and the serde and schemars
-/// checks: the same frame for a successful derive and for the fallback after an error.
-fn emit(cont: &Container<'_>, items: TokenStream) -> TokenStream {
+/// The `Extract` impl with `items` inside it, the `Enforceable` impl and its partial type
+/// (`partial`), and the serde and schemars checks: the same frame for a successful derive and for
+/// the fallback after an error.
+fn emit(
+    cont: &Container<'_>,
+    generics: &Generics,
+    items: TokenStream,
+    partial: TokenStream,
+) -> TokenStream {
     let ident = cont.ident;
     let Generics {
         impl_generics,
         ty_generics,
         extract_where,
-        enforceable_where,
-        is_generic,
-    } = generics(cont.input);
+        ..
+    } = generics;
     let requirements = require_serde_and_schemars(cont);
-    let do_not_recommend = do_not_recommend(is_generic);
     quote! {
         #[automatically_derived]
         const _: () = {
             impl #impl_generics ::extract::Extract for #ident #ty_generics #extract_where {
                 #items
             }
-            #do_not_recommend
-            impl #impl_generics ::extract::Enforceable for #ident #ty_generics #enforceable_where {}
+            #partial
             #requirements
         };
     }
@@ -117,37 +135,61 @@ fn require_serde_and_schemars(cont: &Container<'_>) -> TokenStream {
     }
 }
 
-/// The impl a failed derive still emits: no assertions, default constants. None for a union (serde
-/// cannot deserialize it) or a type with a lifetime (it cannot be `'static`): there the impl would
-/// only add errors to the one already reported.
+/// The impl a failed derive still emits: no assertions, default constants, a partial form that is
+/// never filled. None for a union (serde cannot deserialize it) or a type with a lifetime (it cannot
+/// be `'static`): there the impl would only add errors to the one already reported.
 fn fallback(cont: &Container<'_>) -> TokenStream {
     if matches!(cont.shape, Shape::Union) || cont.input.generics.lifetimes().next().is_some() {
         return TokenStream::new();
     }
     let name = cont.ident.to_string();
-    emit(cont, quote!(const NAME: &'static str = #name;))
+    let generics = generics(cont.input);
+    let partial = partial::fallback(cont, &generics);
+    emit(
+        cont,
+        &generics,
+        quote!(const NAME: &'static str = #name;),
+        partial,
+    )
 }
 
 /// A type without parameters is left out of the "other types implement `Enforceable`" list of an
 /// error about another field; a generic one stays, so an error inside `Page<HashMap<..>>` goes on
 /// to name the map.
-fn do_not_recommend(is_generic: bool) -> TokenStream {
-    if is_generic {
+pub(crate) fn do_not_recommend(generics: &Generics) -> TokenStream {
+    if generics.is_generic {
         TokenStream::new()
     } else {
         quote!(#[diagnostic::do_not_recommend])
     }
 }
 
-struct Generics {
-    impl_generics: TokenStream,
-    ty_generics: TokenStream,
+pub(crate) struct Generics {
+    /// The input's parameters with their bounds and defaults, for the partial struct's definition.
+    pub(crate) params: TokenStream,
+    pub(crate) impl_generics: TokenStream,
+    pub(crate) ty_generics: TokenStream,
     /// The `Extract` impl's where clause: the `Enforceable` one plus `Extract`'s supertraits.
     extract_where: TokenStream,
-    /// The input's where clause with `Param: ::extract::Enforceable` for every type parameter, as
-    /// serde adds `Deserialize` bounds: a `Page<T>` is enforceable when its `T` is.
-    enforceable_where: TokenStream,
-    is_generic: bool,
+    /// The input's where clause with `Param: ::extract::Enforceable + 'static` for every type
+    /// parameter, as serde adds `Deserialize` bounds: a `Page<T>` is enforceable when its `T` is.
+    pub(crate) enforceable: syn::WhereClause,
+    pub(crate) is_generic: bool,
+}
+
+impl Generics {
+    /// The `Enforceable` where clause with `extra` predicates added.
+    pub(crate) fn enforceable_where(&self, extra: &[TokenStream]) -> TokenStream {
+        let mut clause = self.enforceable.clone();
+        for predicate in extra {
+            clause.predicates.push(syn::parse_quote!(#predicate));
+        }
+        if clause.predicates.is_empty() {
+            TokenStream::new()
+        } else {
+            quote!(#clause)
+        }
+    }
 }
 
 fn generics(input: &DeriveInput) -> Generics {
@@ -162,28 +204,31 @@ fn generics(input: &DeriveInput) -> Generics {
         })
         .collect();
     let is_generic = !params.is_empty();
-    if is_generic {
-        let where_clause = generics.make_where_clause();
-        for param in &params {
-            where_clause
-                .predicates
-                .push(syn::parse_quote!(#param: ::extract::Enforceable));
-        }
+    let where_clause = generics.make_where_clause();
+    for param in &params {
+        // `'static` because a partial form is: a `Page<T>`'s holds `T`'s.
+        where_clause
+            .predicates
+            .push(syn::parse_quote!(#param: ::extract::Enforceable + 'static));
     }
-    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
-    let enforceable_where = quote!(#where_clause);
+    let enforceable = where_clause.clone();
+    let (impl_generics, ty_generics, _) = generics.split_for_impl();
 
-    // `Extract: DeserializeOwned + JsonSchema + Send + 'static`. Stating the first two here means a
-    // missing derive is reported once, by `require_serde_and_schemars`, not a second time by rustc
-    // at the impl. The binder keeps the bound from being "trivially false" on a type without
-    // parameters, which rustc would reject at the impl too. `Send` and `'static` are left to rustc's
-    // own supertrait check (its message names the field that is not `Send`), except on a generic
-    // type, whose parameters they constrain.
+    // `Extract: Enforceable<Partial: Send> + DeserializeOwned + JsonSchema + Send + 'static`. Stating
+    // the middle ones here means a missing derive is reported once, by `require_serde_and_schemars`,
+    // not a second time by rustc at the impl, and a field that is not enforceable once, at the
+    // field, not again by the partial form around it. The binder keeps the bounds from being
+    // "trivially false" on a type without parameters, which rustc would reject at the impl too.
+    // `Send` and `'static` are left to rustc's own supertrait check (its message names the field
+    // that is not `Send`), except on a generic type, whose parameters they constrain.
     let mut extract_generics = generics.clone();
     let where_clause = extract_generics.make_where_clause();
     where_clause.predicates.push(syn::parse_quote! {
         for<'__extract> #ident #ty_generics: ::extract::__private::DeserializeOwned
             + ::extract::__private::JsonSchema
+    });
+    where_clause.predicates.push(syn::parse_quote! {
+        for<'__extract> <#ident #ty_generics as ::extract::Enforceable>::Partial: ::core::marker::Send
     });
     if is_generic {
         where_clause
@@ -191,12 +236,14 @@ fn generics(input: &DeriveInput) -> Generics {
             .push(syn::parse_quote!(#ident #ty_generics: ::core::marker::Send + 'static));
     }
     let extract_where = quote!(#where_clause);
+    let params = &input.generics;
 
     Generics {
+        params: quote!(#params),
         impl_generics: quote!(#impl_generics),
         ty_generics: quote!(#ty_generics),
         extract_where,
-        enforceable_where,
+        enforceable,
         is_generic,
     }
 }

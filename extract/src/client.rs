@@ -13,7 +13,9 @@ use crate::dialect::{ChatRequest, Dialect, Reply, Turn};
 use crate::error::Error;
 use crate::request::{ExtractRequest, Input, Mode, Options};
 use crate::schema::Prepared;
-use crate::transport::{self, Policy};
+use crate::stream::wire::Deltas;
+use crate::tokens::InputLimit;
+use crate::transport::{self, HttpReply, Policy};
 use crate::Extract;
 
 /// OpenAI's API, the default base URL.
@@ -41,9 +43,14 @@ struct Inner {
     /// The mode each model fell back to after the server rejected the default, so the rejection is
     /// paid once per client and model.
     fallbacks: Mutex<HashMap<String, Mode>>,
+    /// The model embeddings use when the request names none.
+    embedding_model: Option<String>,
+    input_limit: InputLimit,
     /// Keeps a local model server alive as long as a client uses it.
     #[cfg(feature = "local")]
     _local: Option<Arc<crate::local::LocalModel>>,
+    #[cfg(feature = "cache")]
+    cache: Option<crate::cache::ResponseCache>,
 }
 
 impl Client {
@@ -59,6 +66,7 @@ impl Client {
     /// | `OPENAI_API_KEY` | the API key | required for OpenAI, optional elsewhere |
     /// | `OPENAI_BASE_URL` | an OpenAI-compatible base URL | `https://api.openai.com/v1` |
     /// | `EXTRACT_MODEL` (or `OPENAI_MODEL`) | the model | `gpt-4o-mini` for OpenAI, required elsewhere |
+    /// | `EXTRACT_EMBEDDING_MODEL` | the model [`embed`](Client::embed) uses | see [`embedding_model`](Client::embedding_model) |
     pub fn from_env() -> Result<Client, Error> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let base_url = var("OPENAI_BASE_URL");
@@ -67,6 +75,9 @@ impl Client {
         let mut builder = Client::builder();
         if let Some(url) = &base_url {
             builder = builder.base_url(url);
+        }
+        if let Some(model) = var("EXTRACT_EMBEDDING_MODEL") {
+            builder = builder.embedding_model(model);
         }
         let is_openai = base_url
             .as_deref()
@@ -93,6 +104,12 @@ impl Client {
     /// [`Extraction`](crate::Extraction) with the value and its metadata.
     pub fn extract<T: Extract>(&self, input: impl Into<Input>) -> ExtractRequest<'_, T> {
         ExtractRequest::new(self, input.into())
+    }
+
+    /// Starts a plain text completion of `input` (a text, or a chat history): `.await` it for the
+    /// reply, or call `.stream()` for its text as it arrives.
+    pub fn complete(&self, input: impl Into<Input>) -> crate::CompleteRequest<'_> {
+        crate::CompleteRequest::new(self, input.into())
     }
 
     /// The model requests use unless they set their own.
@@ -148,12 +165,18 @@ impl Client {
         self.inner.token_budget
     }
 
+    /// The response cache this client consults, if it was given one.
+    #[cfg(feature = "cache")]
+    pub fn response_cache(&self) -> Option<&crate::cache::ResponseCache> {
+        self.inner.cache.as_ref()
+    }
+
     /// Builds one chat request, sends it with transport retries, and reads the reply envelope.
     pub(crate) async fn chat(
         &self,
         model: &str,
         mode: Mode,
-        schema: &Prepared,
+        schema: Option<&Prepared>,
         turns: &[Turn],
         options: &Options,
     ) -> Result<Reply, Error> {
@@ -161,19 +184,23 @@ impl Client {
         let request = ChatRequest {
             model,
             mode,
-            schema: Some(schema),
+            schema,
             turns,
             options,
             stream: false,
         };
-        let body = dialect
-            .chat_body(&request)
-            .to_bytes()
-            .map(bytes::Bytes::from)
-            .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
-        let url = dialect.chat_url(&self.inner.base_url, model);
-        let mut headers = self.inner.headers.clone();
-        dialect.request_headers(&request, &mut headers)?;
+        let (url, headers, body) = self.build(&request)?;
+        #[cfg(feature = "cache")]
+        let miss = match crate::cache::lookup(
+            self.inner.cache.as_ref(),
+            options,
+            &url,
+            dialect.name(),
+            &body,
+        ) {
+            crate::cache::Lookup::Hit(reply) => return Ok(reply),
+            crate::cache::Lookup::Miss(miss) => miss,
+        };
         let reply = transport::post(
             &self.inner.http,
             &url,
@@ -183,7 +210,104 @@ impl Client {
             dialect,
         )
         .await?;
-        dialect.parse_reply(reply.status, &reply.headers, &reply.body)
+        let reply = dialect.parse_reply(reply.status, &reply.headers, &reply.body)?;
+        #[cfg(feature = "cache")]
+        miss.stage(options, &reply);
+        Ok(reply)
+    }
+
+    /// Builds one chat request asking for a stream and opens it. Where the provider cannot stream in
+    /// this mode, the request is sent plainly and its reply becomes a stream of one delta.
+    pub(crate) async fn open_stream(
+        &self,
+        model: &str,
+        mode: Mode,
+        schema: Option<&Prepared>,
+        turns: &[Turn],
+        options: &Options,
+    ) -> Result<Deltas, Error> {
+        let dialect = self.inner.dialect.imp();
+        let request = ChatRequest {
+            model,
+            mode,
+            schema,
+            turns,
+            options,
+            stream: dialect.can_stream(mode, schema.is_some()),
+        };
+        let (url, headers, body) = self.build(&request)?;
+        let policy = &self.inner.policy;
+        if !request.stream {
+            tracing::debug!("the provider cannot stream in this mode; sending one request");
+            let reply =
+                transport::post(&self.inner.http, &url, &headers, body, policy, dialect).await?;
+            return Ok(Deltas::whole(reply, dialect));
+        }
+        let opened =
+            transport::post_stream(&self.inner.http, &url, &headers, body, policy, dialect).await?;
+        Ok(Deltas::new(
+            opened,
+            dialect,
+            policy.timeout,
+            policy.max_response_bytes,
+        ))
+    }
+
+    /// The one place a request is built: URL, headers (client-wide and per request), body.
+    fn build(&self, request: &ChatRequest<'_>) -> Result<(String, HeaderMap, bytes::Bytes), Error> {
+        // An input over its limit, which the policy rejects, is never sent (nor looked up).
+        if let Some(refused) = request.options.input_refused {
+            return Err(refused.into());
+        }
+        let dialect = self.inner.dialect.imp();
+        let body = dialect
+            .chat_body(request)
+            .to_bytes()
+            .map(bytes::Bytes::from)
+            .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
+        let url = dialect.chat_url(&self.inner.base_url, request.model);
+        let mut headers = self.inner.headers.clone();
+        dialect.request_headers(request, &mut headers)?;
+        Ok((url, headers, body))
+    }
+}
+
+// Embeddings, model listings and input limits: the same headers, policy and transport as a chat.
+impl Client {
+    /// The model [`embed`](Client::embed) uses unless a request names one: the one set with
+    /// [`ClientBuilder::embedding_model`], else the provider's usual one (OpenAI's
+    /// `text-embedding-3-small`, Workers AI's `@cf/baai/bge-base-en-v1.5`), else the client's model.
+    pub fn embedding_model(&self) -> &str {
+        self.inner
+            .embedding_model
+            .as_deref()
+            .or_else(|| self.inner.dialect.imp().default_embedding_model())
+            .unwrap_or(&self.inner.model)
+    }
+
+    pub(crate) fn input_limit(&self) -> &InputLimit {
+        &self.inner.input_limit
+    }
+
+    /// Sends a JSON body to `url` with the client's headers, retries and caps.
+    pub(crate) async fn post_json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<HttpReply, Error> {
+        let body = serde_json::to_vec(body)
+            .map(bytes::Bytes::from)
+            .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
+        let dialect = self.inner.dialect.imp();
+        let (http, headers, policy) = (&self.inner.http, &self.inner.headers, &self.inner.policy);
+        transport::post(http, url, headers, body, policy, dialect).await
+    }
+
+    /// `GET`s `url` with the client's headers, retries and caps.
+    pub(crate) async fn get(&self, url: &str) -> Result<HttpReply, Error> {
+        let dialect = self.inner.dialect.imp();
+        let (http, headers, policy) = (&self.inner.http, &self.inner.headers, &self.inner.policy);
+        transport::get(http, url, headers, policy, dialect).await
     }
 }
 
@@ -218,8 +342,12 @@ pub struct ClientBuilder {
     http: Option<reqwest::Client>,
     connect_timeout: Duration,
     policy: Policy,
+    pub(crate) embedding_model: Option<String>,
+    pub(crate) input_limit: InputLimit,
     #[cfg(feature = "local")]
     local: Option<Arc<crate::local::LocalModel>>,
+    #[cfg(feature = "cache")]
+    pub(crate) cache: Option<crate::cache::ResponseCache>,
 }
 
 impl Default for ClientBuilder {
@@ -242,8 +370,12 @@ impl Default for ClientBuilder {
                 initial_backoff: Duration::from_millis(500),
                 max_response_bytes: 8 * 1024 * 1024,
             },
+            embedding_model: None,
+            input_limit: InputLimit::default(),
             #[cfg(feature = "local")]
             local: None,
+            #[cfg(feature = "cache")]
+            cache: None,
         }
     }
 }
@@ -411,8 +543,12 @@ impl ClientBuilder {
                 token_budget: self.token_budget,
                 policy: self.policy,
                 fallbacks: Mutex::new(HashMap::new()),
+                embedding_model: self.embedding_model.filter(|m| !m.trim().is_empty()),
+                input_limit: self.input_limit,
                 #[cfg(feature = "local")]
                 _local: self.local,
+                #[cfg(feature = "cache")]
+                cache: self.cache,
             }),
         })
     }

@@ -71,13 +71,16 @@ pub enum Error {
         usage: Usage,
     },
 
-    /// The reply stopped at its token limit (`finish_reason: "length"`) before the value was complete.
-    #[error("the reply was cut off at the token limit after {} characters", partial.len())]
+    /// The reply stopped before the value was complete: at its token limit (`finish_reason:
+    /// "length"`), or, in a stream, because the stream ended before the provider said it was done.
+    #[error("the reply was cut off {cause} after {} bytes", partial.len())]
     Truncated {
-        /// What the model produced before the cut.
+        /// What the model produced before the cut, all of it.
         partial: String,
-        /// Tokens spent over every attempt.
+        /// Tokens spent over every attempt (as far as the provider reported them before the cut).
         usage: Usage,
+        /// Where the cut came from.
+        cause: Cut,
     },
 
     /// The provider's content filter stopped the reply.
@@ -115,6 +118,38 @@ pub enum Error {
         /// The start of the body (at most 2 KiB, lossily decoded), for diagnosis.
         body: String,
     },
+
+    /// The input is over the token limit set with `max_input_tokens`, and the policy is to reject
+    /// it (or truncating it would leave nothing to send). Nothing was sent.
+    #[error("the input has {tokens} tokens (as counted before sending), over the limit of {limit}; nothing was sent")]
+    InputTooLong {
+        /// The input's tokens, as the client's token counter counted them.
+        tokens: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// Why a reply ended before its value was complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Cut {
+    /// The reply reached its token limit (`max_tokens`).
+    TokenLimit,
+    /// The stream ended (the connection closed or broke) before the provider said it was done.
+    StreamEnded,
+    /// The stream stalled: no event came within the client's timeout.
+    Stalled,
+}
+
+impl fmt::Display for Cut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Cut::TokenLimit => "at the token limit",
+            Cut::StreamEnded => "by the end of the stream",
+            Cut::Stalled => "by a stalled stream",
+        })
+    }
 }
 
 impl Error {
@@ -187,6 +222,9 @@ pub enum StopReason {
     RepeatedErrors,
     /// The extraction's token budget was spent.
     TokenBudget,
+    /// An element stream had already yielded earlier elements of the list, which a reask cannot
+    /// take back, so an invalid element ends it.
+    ElementsYielded,
 }
 
 struct InvalidDisplay<'a> {
@@ -201,6 +239,7 @@ impl fmt::Display for InvalidDisplay<'_> {
             StopReason::RetriesExhausted => "no reasks left",
             StopReason::RepeatedErrors => "the model repeated the same errors",
             StopReason::TokenBudget => "the token budget is spent",
+            StopReason::ElementsYielded => "elements were already yielded, so no reask",
         };
         write!(
             f,

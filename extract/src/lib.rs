@@ -46,25 +46,40 @@
 #[doc(hidden)]
 #[path = "bench.rs"]
 pub mod __bench;
+#[cfg(feature = "blocking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+pub mod blocking;
+#[cfg(feature = "cache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+pub mod cache;
 mod client;
+mod complete;
 pub mod dialect;
+mod embed;
 mod error;
 mod judge;
 #[cfg(feature = "local")]
 pub mod local;
+mod models;
 mod presets;
 mod reask;
 mod request;
 pub mod schema;
 pub mod stream;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
+pub mod tokens;
 mod transport;
 mod usage;
 
 use std::future::Future;
 
 pub use client::{Client, ClientBuilder, OPENAI_BASE_URL, OPENAI_DEFAULT_MODEL};
-pub use dialect::Dialect;
-pub use error::{Error, StopReason, Violation};
+pub use complete::{CompleteRequest, Completion};
+pub use dialect::{Dialect, FinishReason};
+pub use embed::{cosine_similarity, EmbedRequest, Embeddings, Neighbor};
+pub use error::{Cut, Error, StopReason, Violation};
 /// Derives [`Extract`](trait@Extract) for a struct with named fields or an enum.
 ///
 /// The type must also derive (or implement) `serde::Deserialize` and `schemars::JsonSchema`: their
@@ -81,7 +96,9 @@ pub use error::{Error, StopReason, Violation};
 /// Every field type is checked at compile time to be enforceable by a strict provider: maps,
 /// `serde_json::Value` and types that do not derive `Extract` are rejected at the field.
 pub use extract_derive::Extract;
+pub use models::{ModelInfo, ModelsRequest};
 pub use request::{ExtractRequest, Extraction, Input, Message, Mode, Role};
+pub use tokens::InputPolicy;
 pub use usage::Usage;
 
 /// A type that can be extracted from text by a language model: it has a JSON Schema (schemars), can
@@ -89,7 +106,12 @@ pub use usage::Usage;
 ///
 /// Derive it with `#[derive(Extract)]`; implement it by hand only for types whose schema you write
 /// yourself.
-pub trait Extract: serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static {
+///
+/// Every `Extract` type is [`Enforceable`], so it has a [`Partial`] form for streaming, which can be
+/// sent across threads.
+pub trait Extract:
+    Enforceable<Partial: Send> + serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static
+{
     /// The schema's name as providers see it (`json_schema.name`, the tool's name).
     const NAME: &'static str;
     /// A description sent beside the schema.
@@ -117,8 +139,35 @@ pub trait Extract: serde::de::DeserializeOwned + schemars::JsonSchema + Send + '
         async move { request.send().await.map(|extraction| extraction.value) }
     }
 
+    /// [`extract`](Self::extract) for programs without an async runtime, with a
+    /// [`blocking::Client`].
+    #[cfg(feature = "blocking")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+    fn extract_blocking(client: &blocking::Client, input: impl Into<Input>) -> Result<Self, Error> {
+        client
+            .extract::<Self>(input)
+            .send()
+            .map(|extraction| extraction.value)
+    }
+
     #[doc(hidden)]
     fn __assert_enforceable() {}
+}
+
+/// A list of values: the model answers `{"items": [...]}` (strict roots must be objects), each element
+/// checked by the element type's schema and `validate`. Stream its elements as they complete with
+/// [`ExtractRequest::elements`].
+impl<T: Extract> Extract for Vec<T> {
+    const NAME: &'static str = "list";
+    const INSTRUCTIONS: Option<&'static str> = None;
+    const WRAP_KEY: &'static str = "items";
+
+    fn validate(&self) -> Result<(), String> {
+        for (i, item) in self.iter().enumerate() {
+            item.validate().map_err(|e| format!("item {i}: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// A type whose schema a strict structured-output provider can enforce: a closed object, a list, a
@@ -137,7 +186,10 @@ pub trait Enforceable {
     /// What a value of this type is while its JSON is still arriving: a struct's partial companion
     /// (every field optional, nested types partial too), a `String` so far, a list of partial
     /// elements; the type itself for values that appear only once complete (numbers, enums).
-    type Partial: Send + 'static;
+    ///
+    /// [`Extract`] adds `Send`. It is not required here so that a field whose type is not
+    /// enforceable is reported once, at the field, and not again by every struct around it.
+    type Partial: 'static;
 
     /// Applies one event of the incremental JSON parser to the partial value in `slot` (`None` until
     /// the value starts). `at` is the event's path below this value: empty for an event about the
@@ -148,6 +200,38 @@ pub trait Enforceable {
     fn feed(slot: &mut Option<Self::Partial>, at: &[stream::Seg], event: &stream::Event<'_>);
 }
 
+/// The partial form of `T` while its JSON streams in: for a struct deriving [`Extract`], a struct with
+/// the same field names, each an `Option` of the field's own partial form, `None` until the field's
+/// value starts (a `String` grows as its text arrives, a list grows one element at a time, a nested
+/// struct is partial too, a number or an enum appears once its JSON is complete).
+///
+/// The derive generates that struct beside the type and names it only through this alias; it
+/// implements `Default` (every field `None`) and, when every field's partial form does, `Debug`,
+/// `Clone` and `PartialEq`. An enum is its own partial form: it appears once complete.
+///
+/// ```
+/// use extract::{Enforceable, Extract, Partial};
+/// use extract::stream::{Event, Seg};
+/// # use schemars::JsonSchema;
+/// # use serde::Deserialize;
+///
+/// #[derive(Debug, Deserialize, JsonSchema, Extract)]
+/// struct CalendarEvent {
+///     name: String,
+///     participants: Vec<String>,
+/// }
+///
+/// // `{"name": "Scie` so far, as the incremental parser reports it:
+/// let mut partial: Option<Partial<CalendarEvent>> = None;
+/// let name = [Seg::Key("name".into())];
+/// CalendarEvent::feed(&mut partial, &[], &Event::Open);
+/// CalendarEvent::feed(&mut partial, &name, &Event::Text("Scie"));
+/// let partial = partial.unwrap();
+/// assert_eq!(partial.name.as_deref(), Some("Scie"));
+/// assert_eq!(partial.participants, None);
+/// ```
+pub type Partial<T> = <T as Enforceable>::Partial;
+
 #[doc(hidden)]
 pub mod __private {
     //! What the derive's generated code reaches; not a public API.
@@ -157,6 +241,8 @@ pub mod __private {
     pub use schemars::JsonSchema;
     pub use serde::de::DeserializeOwned;
     pub use std::string::String;
+
+    pub use crate::stream::keys::{route_flattened, Keys, SchemaFn};
 
     use crate::Enforceable;
 

@@ -30,6 +30,22 @@ pub(crate) fn initial_turns(
         system.push_str(&schema_instructions(&schema.strict));
     }
     let mut turns = vec![Turn::System(system)];
+    push_input(&mut turns, input);
+    // A history that ends with the assistant reads, to llama.cpp and others, as the start of the
+    // assistant's next message to continue (a prefill), which the schema's grammar then cannot
+    // match: the extraction is asked for in a user turn of its own.
+    if matches!(turns.last(), Some(Turn::Assistant(_))) {
+        turns.push(Turn::User(format!(
+            "Extract the `{}` from the conversation above.",
+            schema.name
+        )));
+    }
+    turns
+}
+
+/// The input as turns: the text as the user's message, or the history as it is. The text never goes
+/// into the instructions: a text that says "ignore the above" is then only the user talking.
+pub(crate) fn push_input(turns: &mut Vec<Turn>, input: &Input) {
     match input {
         Input::Text(text) => turns.push(Turn::User(text.clone())),
         Input::Messages(messages) => turns.extend(messages.iter().map(|m| match m.role {
@@ -38,7 +54,6 @@ pub(crate) fn initial_turns(
             Role::Assistant => Turn::Assistant(m.content.clone()),
         })),
     }
-    turns
 }
 
 fn default_instructions(schema: &Prepared) -> String {

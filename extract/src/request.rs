@@ -5,14 +5,15 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::client::Client;
-use crate::dialect::Finish;
-use crate::error::{Error, StopReason, Violation};
+use crate::dialect::{FinishReason, Reply, Turn};
+use crate::error::{Cut, Error, StopReason, Violation};
 use crate::schema::{self, Prepared};
 use crate::usage::Usage;
 use crate::{judge, reask, Extract};
@@ -166,6 +167,8 @@ pub struct ExtractRequest<'c, T> {
     client: &'c Client,
     input: Input,
     pub(crate) options: Options,
+    /// The request's own checks (`validate_with`), run after the type's `validate`.
+    checks: Vec<judge::Check<'c>>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -180,6 +183,13 @@ pub(crate) struct Options {
     pub(crate) mode: Option<Mode>,
     pub(crate) token_budget: Option<u64>,
     pub(crate) gateway_cache: GatewayCache,
+    #[cfg(feature = "cache")]
+    pub(crate) cache: crate::cache::PerRequest,
+    pub(crate) max_input_tokens: Option<u64>,
+    pub(crate) on_long_input: Option<crate::InputPolicy>,
+    /// Set when the input is over the limit and the policy rejects it: every request built from
+    /// these options fails with it before sending (plain extractions and streams alike).
+    pub(crate) input_refused: Option<crate::tokens::TooLong>,
 }
 
 /// Cloudflare AI Gateway caching options for one request (sent as `cf-aig-*` headers by the
@@ -197,6 +207,7 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
             client,
             input,
             options: Options::default(),
+            checks: Vec::new(),
             _type: PhantomData,
         }
     }
@@ -259,8 +270,78 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
         self
     }
 
+    /// The most tokens the input may have, in place of the client's
+    /// [`max_input_tokens`](crate::ClientBuilder::max_input_tokens).
+    pub fn max_input_tokens(mut self, tokens: u64) -> Self {
+        self.options.max_input_tokens = Some(tokens);
+        self
+    }
+    /// What to do with an input over the limit, in place of the client's
+    /// [`on_long_input`](crate::ClientBuilder::on_long_input).
+    pub fn on_long_input(mut self, policy: crate::InputPolicy) -> Self {
+        self.options.on_long_input = Some(policy);
+        self
+    }
+
+    /// A check of this request's own, run on every reply after the type's `validate`: an `Err` is
+    /// sent back to the model like a schema violation, and ends in [`Error::Invalid`] when the
+    /// reasks run out. For rules that depend on this call rather than on the type (the ids a RAG
+    /// answer may cite, a date range from the caller, values already taken). May be called more
+    /// than once; every check must pass. Streams run it on the complete value.
+    ///
+    /// ```no_run
+    /// # use extract::Extract;
+    /// # #[derive(serde::Deserialize, schemars::JsonSchema, Extract)]
+    /// # struct Answer { sources: Vec<u32> }
+    /// # async fn run(client: extract::Client, retrieved: Vec<u32>) -> Result<(), extract::Error> {
+    /// let answer = client
+    ///     .extract::<Answer>("...")
+    ///     .validate_with(|a: &Answer| match a.sources.iter().find(|s| !retrieved.contains(s)) {
+    ///         Some(s) => Err(format!("source {s} is not one of the documents given: {retrieved:?}")),
+    ///         None => Ok(()),
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn validate_with<F, E>(mut self, check: F) -> Self
+    where
+        F: Fn(&T) -> Result<(), E> + Send + Sync + 'c,
+        E: fmt::Display,
+    {
+        // Typed here, erased for the run (which is not generic); the judge hands it the `T` back.
+        self.checks.push(Box::new(move |value: &dyn std::any::Any| {
+            match value.downcast_ref::<T>() {
+                Some(value) => check(value).map_err(|e| e.to_string()),
+                None => Ok(()),
+            }
+        }));
+        self
+    }
+
     /// Runs the extraction.
     pub async fn send(self) -> Result<Extraction<T>, Error> {
+        let (run, input) = self.into_run();
+        let span = run.span::<T>();
+        run.go::<T>(&input).instrument(span).await
+    }
+
+    /// Streams the extraction: partial values as the fields arrive, then the validated value. See
+    /// [`PartialStream`](crate::stream::PartialStream).
+    pub fn stream(self) -> crate::stream::PartialStream<'c, T> {
+        let (run, input) = self.into_run();
+        crate::stream::PartialStream::new(run, input)
+    }
+
+    pub(crate) fn into_run(mut self) -> (Run<'c>, Input) {
+        // Counted before anything is sent: truncated here, or refused by every request of the run.
+        let input = match crate::tokens::apply_limit(self.client, &self.options, &self.input) {
+            Ok(Some(limited)) => limited,
+            Ok(None) => self.input,
+            Err(refused) => {
+                self.options.input_refused = Some(refused);
+                self.input
+            }
+        };
         let prepared = schema::prepared::<T>();
         let model = self
             .options
@@ -270,24 +351,25 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
             .to_owned();
         let chosen = self.options.mode.or(self.client.mode());
         let mode = chosen.unwrap_or_else(|| self.client.automatic_mode(&model));
-        let span = tracing::info_span!(
-            "extract",
-            schema = T::NAME,
-            model = %model,
-            dialect = self.client.dialect().name(),
-            mode = mode.as_str(),
-            attempts = tracing::field::Empty,
-            total_tokens = tracing::field::Empty,
-        );
         let run = Run {
             client: self.client,
-            prepared: &prepared,
+            prepared,
             model,
             mode,
             fallback: chosen.is_none(),
-            options: &self.options,
+            options: self.options,
+            checks: self.checks,
         };
-        run.go::<T>(&self.input).instrument(span).await
+        (run, input)
+    }
+}
+
+impl<'c, T: Extract> ExtractRequest<'c, Vec<T>> {
+    /// Streams the elements of the list as each one is complete and valid, before the next one
+    /// starts. See [`ElementStream`](crate::stream::ElementStream).
+    pub fn elements(self) -> crate::stream::ElementStream<'c, T> {
+        let (run, input) = self.into_run();
+        crate::stream::ElementStream::new(run, input)
     }
 }
 
@@ -300,144 +382,229 @@ impl<'c, T: Extract> IntoFuture for ExtractRequest<'c, T> {
     }
 }
 
-struct Run<'a> {
-    client: &'a Client,
-    prepared: &'a Prepared,
-    model: String,
-    mode: Mode,
+/// One extraction's settings, resolved against the client's.
+pub(crate) struct Run<'c> {
+    pub(crate) client: &'c Client,
+    pub(crate) prepared: Arc<Prepared>,
+    pub(crate) model: String,
+    pub(crate) mode: Mode,
     /// Whether the mode was chosen automatically, and so may fall back when the server rejects it.
-    fallback: bool,
-    options: &'a Options,
+    pub(crate) fallback: bool,
+    pub(crate) options: Options,
+    /// The request's own checks, run on a reply after the type's `validate`.
+    pub(crate) checks: Vec<judge::Check<'c>>,
+}
+
+/// Where an extraction's attempts stand: the conversation so far and what it cost.
+pub(crate) struct Attempts {
+    base: Vec<Turn>,
+    /// The turns of the next request: the base, plus the latest failure once there is one.
+    pub(crate) turns: Vec<Turn>,
+    pub(crate) usage: Usage,
+    previous: Option<Vec<Violation>>,
+    /// Model calls made so far.
+    pub(crate) made: u32,
+    max_reasks: u32,
+    budget: Option<u64>,
+}
+
+/// What one reply decides.
+pub(crate) enum Verdict<T> {
+    /// A valid value: the extraction is over.
+    Done(Extraction<T>),
+    /// An error that ends the extraction.
+    Failed(Error),
+    /// Invalid, within the budget: ask again (the next turns are set).
+    Reask(Vec<Violation>),
 }
 
 impl Run<'_> {
+    pub(crate) fn span<T: Extract>(&self) -> tracing::Span {
+        tracing::info_span!(
+            "extract",
+            schema = T::NAME,
+            model = %self.model,
+            dialect = self.client.dialect().name(),
+            mode = self.mode.as_str(),
+            attempts = tracing::field::Empty,
+            total_tokens = tracing::field::Empty,
+            cache = tracing::field::Empty,
+        )
+    }
+
     async fn go<T: Extract>(mut self, input: &Input) -> Result<Extraction<T>, Error> {
         loop {
             match self.attempts::<T>(input).await {
-                Err(Error::Api {
-                    status: 400,
-                    code,
-                    message,
-                }) if self.fallback && rejects_mode(&message, code.as_deref()) => {
-                    let Some(next) = next_mode(self.mode) else {
-                        return Err(Error::Api {
-                            status: 400,
-                            code,
-                            message,
-                        });
-                    };
-                    self.client.remember_fallback(&self.model, next);
-                    self.mode = next;
-                }
-                other => return other,
+                Err(error) => match self.fall_back(error) {
+                    Ok(()) => continue,
+                    Err(error) => return Err(error),
+                },
+                Ok(done) => return Ok(done),
             }
         }
     }
 
-    async fn attempts<T: Extract>(&self, input: &Input) -> Result<Extraction<T>, Error> {
-        let max_reasks = self
-            .options
-            .max_retries
-            .unwrap_or(self.client.max_retries());
-        let budget = self.options.token_budget.or(self.client.token_budget());
+    /// After an error: `Ok` when it was the server rejecting an automatically chosen mode and a
+    /// simpler mode is left to try (now set, and remembered for the model), the error otherwise.
+    pub(crate) fn fall_back(&mut self, error: Error) -> Result<(), Error> {
+        match error {
+            Error::Api {
+                status: 400,
+                code,
+                message,
+            } if self.fallback && rejects_mode(&message, code.as_deref()) => {
+                let Some(next) = next_mode(self.mode) else {
+                    return Err(Error::Api {
+                        status: 400,
+                        code,
+                        message,
+                    });
+                };
+                self.client.remember_fallback(&self.model, next);
+                self.mode = next;
+                Ok(())
+            }
+            other => Err(other),
+        }
+    }
+
+    pub(crate) fn begin(&self, input: &Input) -> Attempts {
         let base = reask::initial_turns(
-            self.prepared,
+            &self.prepared,
             self.mode,
             self.options.instructions.as_deref(),
             input,
         );
-        let mut turns = base.clone();
-        let mut usage = Usage::default();
-        let mut previous: Option<Vec<Violation>> = None;
-        let mut attempts = 0u32;
+        Attempts {
+            turns: base.clone(),
+            base,
+            usage: Usage::default(),
+            previous: None,
+            made: 0,
+            max_reasks: self
+                .options
+                .max_retries
+                .unwrap_or(self.client.max_retries()),
+            budget: self.options.token_budget.or(self.client.token_budget()),
+        }
+    }
+
+    async fn attempts<T: Extract>(&self, input: &Input) -> Result<Extraction<T>, Error> {
+        let mut state = self.begin(input);
         loop {
-            attempts += 1;
+            state.made += 1;
             let started = Instant::now();
             let span = tracing::debug_span!(
                 "attempt",
-                n = attempts,
+                n = state.made,
                 tokens = tracing::field::Empty,
-                latency_ms = tracing::field::Empty
+                latency_ms = tracing::field::Empty,
             );
             let reply = self
                 .client
-                .chat(&self.model, self.mode, self.prepared, &turns, self.options)
+                .chat(
+                    &self.model,
+                    self.mode,
+                    Some(&self.prepared),
+                    &state.turns,
+                    &self.options,
+                )
                 .instrument(span.clone())
                 .await?;
             if let Some(u) = reply.usage {
-                usage += u;
                 span.record("tokens", u.total_tokens);
             }
             span.record("latency_ms", started.elapsed().as_millis() as u64);
-            let current = tracing::Span::current();
-            current.record("attempts", attempts);
-            current.record("total_tokens", usage.total_tokens);
+            match self.judge_reply::<T>(&mut state, reply) {
+                Verdict::Done(done) => return Ok(done),
+                Verdict::Failed(error) => return Err(error),
+                Verdict::Reask(_) => {}
+            }
+        }
+    }
 
-            if let Some(refusal) = reply.refusal {
-                return Err(Error::Refusal { refusal, usage });
-            }
-            let raw = reply.text(self.mode).unwrap_or_default().to_owned();
-            match reply.finish {
-                Finish::Length => {
-                    return Err(Error::Truncated {
-                        partial: raw,
-                        usage,
-                    })
-                }
-                Finish::ContentFilter => {
-                    return Err(Error::ContentFilter {
-                        partial: raw,
-                        usage,
-                    })
-                }
-                _ => {}
-            }
-            let errors = match judge::judge::<T>(self.prepared, &raw) {
-                Ok(value) => {
-                    let model = reply.model.unwrap_or_else(|| self.model.clone());
-                    let cache_status = reply.cache_status;
-                    return Ok(Extraction {
-                        value,
-                        usage,
-                        attempts,
-                        model,
-                        raw,
-                        mode: self.mode,
-                        cache_status,
-                    });
-                }
-                Err(errors) => errors,
-            };
-            tracing::debug!(errors = errors.len(), "invalid reply");
-            let stop = if attempts > max_reasks {
-                Some(StopReason::RetriesExhausted)
-            } else if previous.as_ref() == Some(&errors) {
-                Some(StopReason::RepeatedErrors)
-            } else if budget.is_some_and(|b| usage.total_tokens >= b) {
-                Some(StopReason::TokenBudget)
-            } else {
-                None
-            };
-            if let Some(stop) = stop {
-                return Err(Error::Invalid {
-                    raw,
-                    errors,
-                    attempts,
+    /// The one place a reply is judged, streamed or not: refusal, cut, filter, then the value
+    /// (schema, serde, `validate`); an invalid reply is reasked while the budget allows.
+    pub(crate) fn judge_reply<T: Extract>(&self, state: &mut Attempts, reply: Reply) -> Verdict<T> {
+        if let Some(u) = reply.usage {
+            state.usage += u;
+        }
+        let current = tracing::Span::current();
+        current.record("attempts", state.made);
+        current.record("total_tokens", state.usage.total_tokens);
+        if let Some(status) = &reply.cache_status {
+            current.record("cache", status.as_str());
+        }
+        let usage = state.usage;
+        if let Some(refusal) = reply.refusal {
+            return Verdict::Failed(Error::Refusal { refusal, usage });
+        }
+        let raw = reply.text(self.mode).unwrap_or_default().to_owned();
+        match reply.finish {
+            FinishReason::Length => {
+                return Verdict::Failed(Error::Truncated {
+                    partial: raw,
                     usage,
-                    stop,
+                    cause: Cut::TokenLimit,
+                })
+            }
+            FinishReason::ContentFilter => {
+                return Verdict::Failed(Error::ContentFilter {
+                    partial: raw,
+                    usage,
+                })
+            }
+            _ => {}
+        }
+        let verdict =
+            judge::judge::<T>(&self.prepared, &raw).and_then(|v| judge::check(v, &self.checks));
+        let errors = match verdict {
+            Ok(value) => {
+                // Only now are this extraction's replies known to be worth replaying.
+                #[cfg(feature = "cache")]
+                self.options.cache.commit();
+                return Verdict::Done(Extraction {
+                    value,
+                    usage,
+                    attempts: state.made,
+                    model: reply.model.unwrap_or_else(|| self.model.clone()),
+                    raw,
+                    mode: self.mode,
+                    cache_status: reply.cache_status,
                 });
             }
-            // The context stays bounded: the original turns plus the latest failure only.
-            turns.clone_from(&base);
-            turns.extend(reask::turns(
-                self.prepared,
-                self.mode,
-                &raw,
-                &errors,
-                attempts,
-            ));
-            previous = Some(errors);
+            Err(errors) => errors,
+        };
+        tracing::debug!(errors = errors.len(), "invalid reply");
+        let stop = if state.made > state.max_reasks {
+            Some(StopReason::RetriesExhausted)
+        } else if state.previous.as_ref() == Some(&errors) {
+            Some(StopReason::RepeatedErrors)
+        } else if state.budget.is_some_and(|b| usage.total_tokens >= b) {
+            Some(StopReason::TokenBudget)
+        } else {
+            None
+        };
+        if let Some(stop) = stop {
+            return Verdict::Failed(Error::Invalid {
+                raw,
+                errors,
+                attempts: state.made,
+                usage,
+                stop,
+            });
         }
+        // The context stays bounded: the original turns plus the latest failure only.
+        state.turns.clone_from(&state.base);
+        state.turns.extend(reask::turns(
+            &self.prepared,
+            self.mode,
+            &raw,
+            &errors,
+            state.made,
+        ));
+        state.previous = Some(errors.clone());
+        Verdict::Reask(errors)
     }
 }
 

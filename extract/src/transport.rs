@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 
 use crate::dialect::DialectImpl;
@@ -38,14 +38,135 @@ pub(crate) async fn post(
     policy: &Policy,
     dialect: &dyn DialectImpl,
 ) -> Result<HttpReply, Error> {
+    with_retries(policy, dialect, || async {
+        let reply = once(http, url, headers, Some(body.clone()), policy).await?;
+        Ok(if dialect.is_answer(reply.status, &reply.body) {
+            Outcome::Answer(reply)
+        } else {
+            Outcome::Rejected(reply)
+        })
+    })
+    .await
+}
+
+/// [`post`] for a `GET` (a model listing): the same retries, timeout and body cap.
+pub(crate) async fn get(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &HeaderMap,
+    policy: &Policy,
+    dialect: &dyn DialectImpl,
+) -> Result<HttpReply, Error> {
+    with_retries(policy, dialect, || async {
+        let reply = once(http, url, headers, None, policy).await?;
+        Ok(if dialect.is_answer(reply.status, &reply.body) {
+            Outcome::Answer(reply)
+        } else {
+            Outcome::Rejected(reply)
+        })
+    })
+    .await
+}
+
+/// What opening a streamed request gave.
+pub(crate) enum Opened {
+    /// A 2xx whose body is a stream of events, still to be read.
+    Stream(reqwest::Response),
+    /// A complete answer: the server ignored `"stream": true` and replied in one piece.
+    Whole(HttpReply),
+}
+
+/// Sends a streaming request, with the same retries as [`post`] up to the moment a stream starts:
+/// once events flow, a failure is the stream's to report, since what arrived cannot be unsent.
+/// The timeout covers the wait for the headers here; the stream applies it between events.
+pub(crate) async fn post_stream(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+    policy: &Policy,
+    dialect: &dyn DialectImpl,
+) -> Result<Opened, Error> {
+    with_retries(policy, dialect, || async {
+        let started = Instant::now();
+        let request = http
+            .post(url)
+            .headers(headers.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .header(
+                ACCEPT,
+                "text/event-stream, application/x-ndjson, application/json",
+            )
+            .body(body.clone());
+        let mut response = match tokio::time::timeout(policy.timeout, request.send()).await {
+            Ok(sent) => sent.map_err(|e| transport_error(e, started))?,
+            Err(_) => {
+                return Err(Error::Timeout {
+                    elapsed: started.elapsed(),
+                })
+            }
+        };
+        let status = response.status();
+        if status.is_success() && is_event_stream(response.headers()) {
+            return Ok(Outcome::Answer(Opened::Stream(response)));
+        }
+        let headers = response.headers().clone();
+        let read = read_capped(&mut response, status, policy.max_response_bytes, started);
+        let body = match tokio::time::timeout(policy.timeout, read).await {
+            Ok(body) => body?,
+            Err(_) => {
+                return Err(Error::Timeout {
+                    elapsed: started.elapsed(),
+                })
+            }
+        };
+        let reply = HttpReply {
+            status: status.as_u16(),
+            headers,
+            body,
+        };
+        Ok(if dialect.is_answer(reply.status, &reply.body) {
+            Outcome::Answer(Opened::Whole(reply))
+        } else {
+            Outcome::Rejected(reply)
+        })
+    })
+    .await
+}
+
+/// Whether a reply's body is a stream of events (SSE or NDJSON) rather than one JSON document.
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    let kind = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    kind.starts_with("text/event-stream") || kind.contains("ndjson")
+}
+
+/// One attempt's result: an answer to return, or a reply the dialect reads as an error.
+enum Outcome<R> {
+    Answer(R),
+    Rejected(HttpReply),
+}
+
+/// The retry loop shared by plain and streamed requests: classify what was rejected, wait as the
+/// server asked or back off, give up when the error is final or the retries are spent.
+async fn with_retries<R, F, Fut>(
+    policy: &Policy,
+    dialect: &dyn DialectImpl,
+    mut attempt_once: F,
+) -> Result<R, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Outcome<R>, Error>>,
+{
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let (error, retryable, server_delay) = match once(http, url, headers, body.clone(), policy)
-            .await
-        {
-            Ok(reply) if dialect.is_answer(reply.status, &reply.body) => return Ok(reply),
-            Ok(reply) => {
+        let (error, retryable, server_delay) = match attempt_once().await {
+            Ok(Outcome::Answer(answer)) => return Ok(answer),
+            Ok(Outcome::Rejected(reply)) => {
                 let delay = retry_after(&reply.headers);
                 let (error, retryable) = dialect.classify_error(reply.status, delay, &reply.body);
                 (error, retryable, delay)
@@ -86,15 +207,18 @@ async fn once(
     http: &reqwest::Client,
     url: &str,
     headers: &HeaderMap,
-    body: Bytes,
+    body: Option<Bytes>,
     policy: &Policy,
 ) -> Result<HttpReply, Error> {
     let started = Instant::now();
-    let request = http
-        .post(url)
-        .headers(headers.clone())
-        .header(CONTENT_TYPE, "application/json")
-        .body(body);
+    let request = match body {
+        Some(body) => http
+            .post(url)
+            .headers(headers.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body),
+        None => http.get(url).headers(headers.clone()),
+    };
     // One deadline over headers and body alike: a server that sends headers and then stalls is as
     // stuck as one that never answers.
     let attempt = async {
@@ -162,7 +286,7 @@ fn too_large(status: StatusCode, cap: usize) -> Error {
     }
 }
 
-fn transport_error(err: reqwest::Error, started: Instant) -> Error {
+pub(crate) fn transport_error(err: reqwest::Error, started: Instant) -> Error {
     if err.is_timeout() {
         return Error::Timeout {
             elapsed: started.elapsed(),

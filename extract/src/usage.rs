@@ -45,3 +45,11 @@ impl AddAssign for Usage {
         self.reasoning_tokens = add(self.reasoning_tokens, rhs.reasoning_tokens);
     }
 }
+
+impl std::ops::Add for Usage {
+    type Output = Usage;
+    fn add(mut self, rhs: Usage) -> Usage {
+        self += rhs;
+        self
+    }
+}

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests and the examples: canned provider replies, scripted
 //! responders for wiremock, and the live local model.
 
+pub mod raw_server;
 pub mod reference;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -88,18 +89,15 @@ pub async fn bodies(server: &wiremock::MockServer) -> Vec<Value> {
         .collect()
 }
 
-/// A client for the live local model, which is started once per test binary and shared by its tests.
-///
-/// Each test gets its own `Client` (a reqwest pool belongs to the runtime that made it, and every
-/// `#[tokio::test]` has its own runtime). In CI (`CI=true`) the live tier always runs; elsewhere
-/// `EXTRACT_SKIP_LIVE=1` skips it, with a message.
-pub fn live_client() -> Option<extract::Client> {
+/// The base URL of the live local model, started once per test binary (or the one
+/// `EXTRACT_LOCAL_BASE_URL` names); `None` when the live tier is skipped.
+pub fn live_base_url() -> Option<String> {
     static LOCAL: OnceLock<String> = OnceLock::new();
     if std::env::var("EXTRACT_SKIP_LIVE").is_ok_and(|v| v == "1") && std::env::var("CI").is_err() {
         eprintln!("EXTRACT_SKIP_LIVE=1: skipping a live test");
         return None;
     }
-    let base_url = LOCAL.get_or_init(|| {
+    let url = LOCAL.get_or_init(|| {
         let local = extract::local::LocalModel::start_blocking()
             .unwrap_or_else(|e| panic!("the local model did not start: {e}"));
         let url = local.base_url().to_owned();
@@ -107,6 +105,16 @@ pub fn live_client() -> Option<extract::Client> {
         std::mem::forget(local);
         url
     });
+    Some(url.clone())
+}
+
+/// A client for the live local model, which is started once per test binary and shared by its tests.
+///
+/// Each test gets its own `Client` (a reqwest pool belongs to the runtime that made it, and every
+/// `#[tokio::test]` has its own runtime). In CI (`CI=true`) the live tier always runs; elsewhere
+/// `EXTRACT_SKIP_LIVE=1` skips it, with a message.
+pub fn live_client() -> Option<extract::Client> {
+    let base_url = live_base_url()?;
     let client = extract::Client::builder()
         .base_url(base_url)
         .model(extract::local::MODEL)
@@ -115,4 +123,57 @@ pub fn live_client() -> Option<extract::Client> {
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     Some(client)
+}
+
+/// One OpenAI streaming chunk carrying `content`.
+pub fn chunk(content: &str) -> String {
+    let body = json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "model": "test-model-2024",
+        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]
+    });
+    format!("data: {body}\n\n")
+}
+
+/// The end of an OpenAI stream: the finish reason, the usage chunk, `[DONE]`.
+pub fn stream_end(finish_reason: &str) -> String {
+    let finish = json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "model": "test-model-2024",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]
+    });
+    let usage = json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "model": "test-model-2024",
+        "choices": [],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    });
+    format!("data: {finish}\n\ndata: {usage}\n\ndata: [DONE]\n\n")
+}
+
+/// A whole OpenAI stream of `text` in pieces of `size` bytes (at character boundaries), ending
+/// with `finish_reason`.
+pub fn sse(text: &str, size: usize, finish_reason: &str) -> String {
+    let mut out = String::new();
+    let mut piece = String::new();
+    for c in text.chars() {
+        piece.push(c);
+        if piece.len() >= size {
+            out.push_str(&chunk(&piece));
+            piece.clear();
+        }
+    }
+    if !piece.is_empty() {
+        out.push_str(&chunk(&piece));
+    }
+    out.push_str(&stream_end(finish_reason));
+    out
+}
+
+/// A `200 OK` carrying a server-sent event stream.
+pub fn ok_sse(body: String) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(body.into_bytes(), "text/event-stream")
 }

@@ -158,9 +158,22 @@ pub struct Ticket {
 #[derive(Debug, Deserialize, JsonSchema, Extract)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Shape {
-    Circle { x: f64, y: f64, radius: f64 },
-    Rectangle { x: f64, y: f64, width: f64, height: f64 },
-    Label { x: f64, y: f64, text: String },
+    Circle {
+        x: f64,
+        y: f64,
+        radius: f64,
+    },
+    Rectangle {
+        x: f64,
+        y: f64,
+        width: f64,
+        height: f64,
+    },
+    Label {
+        x: f64,
+        y: f64,
+        text: String,
+    },
 }
 
 /// The shapes of a drawing.

@@ -14,10 +14,11 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use super::{
-    header_text, openai, workers_ai, Body, ChatRequest, Delta, DialectImpl, Framing,
-    GatewayProvider, ProviderError, Reply,
+    header_text, openai, workers_ai, Body, ChatRequest, Delta, DialectImpl, EmbeddingBatch,
+    Framing, GatewayProvider, ModelPage, ProviderError, Reply,
 };
 use crate::error::Error;
+use crate::models::ModelQuery;
 use crate::request::Mode;
 
 /// The gateway in front of one provider protocol.
@@ -139,6 +140,50 @@ impl DialectImpl for Gateway {
             }
         }
         self.provider.parse_delta(data)
+    }
+
+    // Embeddings travel the provider's protocol: `{base}/embeddings` for the OpenAI-shaped routes,
+    // `{base}/{model}` with `{"text": [...]}` for `workers-ai`.
+
+    fn embeddings_url(&self, base_url: &str, model: &str) -> Result<String, Error> {
+        self.provider.embeddings_url(base_url, model)
+    }
+
+    fn embeddings_body(&self, model: &str, texts: &[String]) -> Value {
+        self.provider.embeddings_body(model, texts)
+    }
+
+    fn parse_embeddings(&self, status: u16, body: &[u8]) -> Result<EmbeddingBatch, Error> {
+        self.provider.parse_embeddings(status, body)
+    }
+
+    fn embed_batch_limit(&self) -> usize {
+        self.provider.embed_batch_limit()
+    }
+
+    fn default_embedding_model(&self) -> Option<&'static str> {
+        self.provider.default_embedding_model()
+    }
+
+    /// The provider's listing through the gateway; the gateway's `workers-ai` route only runs
+    /// models, so the Workers AI model search is asked of the Cloudflare API itself.
+    fn models_url(&self, base_url: &str, query: &ModelQuery, page: u32) -> Result<String, Error> {
+        if std::ptr::eq(self, &WORKERS_AI) {
+            return Err(Error::config(
+                "AI Gateway's `workers-ai` route has no model listing; list the models with \
+                 `Client::workers_ai_native(account_id, api_token)`",
+            ));
+        }
+        self.provider.models_url(base_url, query, page)
+    }
+
+    fn parse_models(
+        &self,
+        status: u16,
+        body: &[u8],
+        query: &ModelQuery,
+    ) -> Result<ModelPage, Error> {
+        self.provider.parse_models(status, body, query)
     }
 }
 

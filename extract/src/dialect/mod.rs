@@ -11,10 +11,12 @@ mod workers_ai;
 use std::fmt;
 
 use reqwest::header::HeaderMap;
+use serde_json::Value;
 
 pub(crate) use body::{Body, Part};
 
 use crate::error::Error;
+use crate::models::{ModelInfo, ModelQuery};
 use crate::request::{Mode, Options};
 use crate::schema::Prepared;
 use crate::usage::Usage;
@@ -184,25 +186,30 @@ impl<'a> ChatRequest<'a> {
     }
 }
 
-/// Why a reply ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Finish {
+/// Why a model's reply ended, as the provider said (`finish_reason`, `done_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FinishReason {
+    /// The model finished its answer.
     Stop,
+    /// The reply reached its token limit (`max_tokens`) and was cut there.
     Length,
+    /// The provider's content filter stopped the reply.
     ContentFilter,
+    /// The model called a tool.
     ToolCalls,
-    /// Absent, empty, or a value this crate does not know: judged on its content.
+    /// Absent, empty, or a value this crate does not know.
     Other,
 }
 
-impl Finish {
-    pub(crate) fn parse(reason: Option<&str>) -> Finish {
+impl FinishReason {
+    pub(crate) fn parse(reason: Option<&str>) -> FinishReason {
         match reason {
-            Some("stop" | "eos" | "end_turn") => Finish::Stop,
-            Some("length" | "max_tokens") => Finish::Length,
-            Some("content_filter") => Finish::ContentFilter,
-            Some("tool_calls" | "function_call") => Finish::ToolCalls,
-            _ => Finish::Other,
+            Some("stop" | "eos" | "end_turn") => FinishReason::Stop,
+            Some("length" | "max_tokens") => FinishReason::Length,
+            Some("content_filter") => FinishReason::ContentFilter,
+            Some("tool_calls" | "function_call") => FinishReason::ToolCalls,
+            _ => FinishReason::Other,
         }
     }
 }
@@ -213,7 +220,7 @@ pub(crate) struct Reply {
     pub(crate) content: Option<String>,
     pub(crate) tool_arguments: Option<String>,
     pub(crate) refusal: Option<String>,
-    pub(crate) finish: Finish,
+    pub(crate) finish: FinishReason,
     pub(crate) usage: Option<Usage>,
     pub(crate) model: Option<String>,
     /// A caching proxy's verdict (`cf-aig-cache-status: HIT`), when one answered.
@@ -247,7 +254,7 @@ pub(crate) struct Delta {
     pub(crate) content: Option<String>,
     pub(crate) tool_arguments: Option<String>,
     pub(crate) refusal: Option<String>,
-    pub(crate) finish: Option<Finish>,
+    pub(crate) finish: Option<FinishReason>,
     pub(crate) usage: Option<Usage>,
     pub(crate) model: Option<String>,
     /// The provider said the stream is over (`[DONE]`, Ollama's `"done": true`).
@@ -316,6 +323,74 @@ pub(crate) trait DialectImpl: Send + Sync {
     /// Reads one event of a streamed reply (an SSE `data:` payload, or an NDJSON line). An error
     /// reported inside the stream is an `Err`; a payload with nothing of interest is an empty delta.
     fn parse_delta(&self, data: &str) -> Result<Delta, Error>;
+
+    // Embeddings and model listings. The defaults speak OpenAI's `/embeddings` and `/models`, which
+    // every OpenAI-compatible server copies; the other dialects override them.
+
+    /// The embeddings endpoint for `model` under `base_url`.
+    fn embeddings_url(&self, base_url: &str, _model: &str) -> Result<String, Error> {
+        Ok(format!("{}/embeddings", base_url.trim_end_matches('/')))
+    }
+    /// The body embedding one batch of `texts` with `model`.
+    fn embeddings_body(&self, model: &str, texts: &[String]) -> Value {
+        serde_json::json!({"model": model, "input": texts})
+    }
+    /// Reads a successful embeddings reply into vectors in input order (not yet checked against
+    /// the batch: the caller does that, the same way for every dialect).
+    fn parse_embeddings(&self, status: u16, body: &[u8]) -> Result<EmbeddingBatch, Error> {
+        openai::parse_embeddings(status, body)
+    }
+    /// The most texts one embeddings request may carry.
+    fn embed_batch_limit(&self) -> usize {
+        openai::EMBED_BATCH_LIMIT
+    }
+    /// The embedding model used when neither the request nor the client names one; `None` means
+    /// the client's model.
+    fn default_embedding_model(&self) -> Option<&'static str> {
+        None
+    }
+    /// The URL listing the models for `query`, at page `page` (1-based) where the provider pages.
+    fn models_url(&self, base_url: &str, _query: &ModelQuery, _page: u32) -> Result<String, Error> {
+        Ok(format!("{}/models", base_url.trim_end_matches('/')))
+    }
+    /// Reads a successful model listing. Filters the provider does not apply itself are applied here.
+    fn parse_models(
+        &self,
+        status: u16,
+        body: &[u8],
+        query: &ModelQuery,
+    ) -> Result<ModelPage, Error> {
+        let models = openai::parse_models(status, body)?;
+        Ok(ModelPage {
+            models: query.filter(models),
+            more: false,
+        })
+    }
+}
+
+/// One batch of embeddings as a provider returned it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EmbeddingBatch {
+    pub(crate) vectors: Vec<Vec<f32>>,
+    pub(crate) usage: Option<Usage>,
+    pub(crate) model: Option<String>,
+}
+
+/// One page of a model listing.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ModelPage {
+    pub(crate) models: Vec<ModelInfo>,
+    /// Whether a next page may have more (a provider that pages, and a full page).
+    pub(crate) more: bool,
+}
+
+/// The error for a reply whose body does not have the shape the API documents.
+pub(crate) fn bad_shape(status: u16, body: &[u8], what: impl fmt::Display) -> Error {
+    Error::UnexpectedResponse {
+        status,
+        message: what.to_string(),
+        body: excerpt(body),
+    }
 }
 
 /// The error for a stream event that is not JSON: the stream is broken, so no later event can be

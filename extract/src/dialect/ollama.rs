@@ -8,14 +8,15 @@
 //! [`Dialect::OpenAiCompatible`](super::Dialect::OpenAiCompatible) for it.
 
 use reqwest::header::{HeaderMap, AUTHORIZATION};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::openai::{self, bearer, not_json};
 use super::{
-    bad_delta, excerpt, without_tools, Body, ChatRequest, Delta, DialectImpl, Finish, Framing,
-    ProviderError, Reply,
+    bad_delta, bad_shape, excerpt, without_tools, Body, ChatRequest, Delta, DialectImpl,
+    EmbeddingBatch, FinishReason, Framing, ModelPage, ProviderError, Reply,
 };
 use crate::error::Error;
+use crate::models::{ModelInfo, ModelQuery};
 use crate::request::Mode;
 use crate::usage::Usage;
 
@@ -119,7 +120,7 @@ impl DialectImpl for Ollama {
             content,
             tool_arguments,
             refusal: None,
-            finish: Finish::parse(value.get("done_reason").and_then(Value::as_str)),
+            finish: FinishReason::parse(value.get("done_reason").and_then(Value::as_str)),
             usage,
             model: value
                 .get("model")
@@ -160,7 +161,8 @@ impl DialectImpl for Ollama {
                 .and_then(Value::as_str)
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned),
-            finish: done.then(|| Finish::parse(value.get("done_reason").and_then(Value::as_str))),
+            finish: done
+                .then(|| FinishReason::parse(value.get("done_reason").and_then(Value::as_str))),
             usage,
             model: value
                 .get("model")
@@ -170,4 +172,97 @@ impl DialectImpl for Ollama {
             ..Delta::default()
         })
     }
+
+    /// `{base}/api/embed`, which takes a list of inputs (the older `/api/embeddings` takes one).
+    fn embeddings_url(&self, base_url: &str, _model: &str) -> Result<String, Error> {
+        Ok(format!("{}/api/embed", api_root(base_url)))
+    }
+
+    /// `{"embeddings": [[...], ...], "model", "prompt_eval_count"}`.
+    fn parse_embeddings(&self, status: u16, body: &[u8]) -> Result<EmbeddingBatch, Error> {
+        #[derive(serde::Deserialize)]
+        struct Embed {
+            embeddings: Vec<Vec<f32>>,
+            #[serde(default)]
+            model: Option<String>,
+            #[serde(default)]
+            prompt_eval_count: Option<u64>,
+        }
+        let reply: Embed = openai::read_json(status, body, "the embeddings reply")?;
+        Ok(EmbeddingBatch {
+            vectors: reply.embeddings,
+            usage: reply.prompt_eval_count.map(|n| Usage::new(n, 0, None)),
+            model: reply.model,
+        })
+    }
+
+    fn embed_batch_limit(&self) -> usize {
+        EMBED_BATCH_LIMIT
+    }
+
+    /// `{base}/api/tags`: every model pulled, whatever it does.
+    fn models_url(&self, base_url: &str, _query: &ModelQuery, _page: u32) -> Result<String, Error> {
+        Ok(format!("{}/api/tags", api_root(base_url)))
+    }
+
+    /// `{"models": [{"name", "size", "modified_at", "details": {"family", "parameter_size",
+    /// "quantization_level", ...}}]}`; the details become properties.
+    fn parse_models(
+        &self,
+        status: u16,
+        body: &[u8],
+        query: &ModelQuery,
+    ) -> Result<ModelPage, Error> {
+        #[derive(serde::Deserialize)]
+        struct Tags {
+            models: Vec<Map<String, Value>>,
+        }
+        let tags: Tags = openai::read_json(status, body, "the model listing")?;
+        let models = tags
+            .models
+            .into_iter()
+            .map(|mut entry| {
+                let name = entry
+                    .remove("name")
+                    .or_else(|| entry.remove("model"))
+                    .and_then(|n| n.as_str().map(str::to_owned))
+                    .filter(|n| !n.is_empty());
+                let Some(name) = name else {
+                    return Err(bad_shape(
+                        status,
+                        body,
+                        "a model in the listing has no `name`",
+                    ));
+                };
+                let mut info = ModelInfo::new(name);
+                let details = match entry.remove("details") {
+                    Some(Value::Object(details)) => details,
+                    _ => Map::new(),
+                };
+                for (key, value) in entry.into_iter().chain(details) {
+                    if key == "model" {
+                        continue;
+                    }
+                    if let Some(value) = openai::scalar_text(&value).filter(|v| !v.is_empty()) {
+                        info.properties.push((key, value));
+                    }
+                }
+                Ok(info)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(ModelPage {
+            models: query.filter(models),
+            more: false,
+        })
+    }
+}
+
+/// How many texts one `/api/embed` request carries by default. Ollama sets no limit, but it embeds
+/// on whatever hardware it runs on: smaller requests stay within the timeout on a CPU.
+const EMBED_BATCH_LIMIT: usize = 64;
+
+/// The base URL without a trailing `/api`, so the API paths are not doubled.
+fn api_root(base_url: &str) -> &str {
+    let base = base_url.trim_end_matches('/');
+    base.strip_suffix("/api").unwrap_or(base)
 }

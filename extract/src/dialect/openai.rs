@@ -3,13 +3,14 @@
 //! is rejected by its reasoning models), while compatible servers mostly know only `max_tokens`.
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{
-    bad_delta, excerpt, header_text, Body, ChatRequest, Delta, DialectImpl, Finish, Part,
-    ProviderError, Reply,
+    bad_delta, bad_shape, excerpt, header_text, Body, ChatRequest, Delta, DialectImpl,
+    EmbeddingBatch, FinishReason, Part, ProviderError, Reply,
 };
 use crate::error::Error;
+use crate::models::ModelInfo;
 use crate::request::Mode;
 use crate::schema::Prepared;
 use crate::usage::Usage;
@@ -104,7 +105,28 @@ impl DialectImpl for OpenAi {
     fn parse_delta(&self, data: &str) -> Result<Delta, Error> {
         parse_chat_delta(data)
     }
+
+    /// OpenAI's own API has a model to default to; a compatible server's models are its own.
+    fn default_embedding_model(&self) -> Option<&'static str> {
+        (self.name == OPENAI.name).then_some(OPENAI_EMBEDDING_MODEL)
+    }
+
+    /// OpenAI's documented limit; a compatible server (llama.cpp, Ollama's `/v1`, vLLM on a CPU)
+    /// embeds on hardware that may need minutes for that many, so its requests are smaller.
+    fn embed_batch_limit(&self) -> usize {
+        if self.name == OPENAI.name {
+            EMBED_BATCH_LIMIT
+        } else {
+            COMPATIBLE_EMBED_BATCH_LIMIT
+        }
+    }
 }
+
+/// Texts per embeddings request to an OpenAI-compatible server.
+pub(crate) const COMPATIBLE_EMBED_BATCH_LIMIT: usize = 64;
+
+/// The embedding model used against OpenAI when none is configured.
+pub(crate) const OPENAI_EMBEDDING_MODEL: &str = "text-embedding-3-small";
 
 /// Reads one chunk of a streamed chat completion: `choices[0].delta` carries `content`, `refusal`
 /// or the forced tool call's `function.arguments` piece; the finish reason comes on its own chunk,
@@ -135,7 +157,7 @@ pub(crate) fn parse_chat_delta(data: &str) -> Result<Delta, Error> {
         finish: choice
             .and_then(|c| c.get("finish_reason"))
             .and_then(Value::as_str)
-            .map(|r| Finish::parse(Some(r))),
+            .map(|r| FinishReason::parse(Some(r))),
         usage: value.get("usage").and_then(parse_usage),
         model: text(value.get("model")),
         done: false,
@@ -236,7 +258,7 @@ fn lenient_completion(status: u16, body: &[u8]) -> Result<Reply, Error> {
             // Some servers send the arguments as an object rather than a JSON string.
             other => Some(other.to_string()),
         });
-    let finish = Finish::parse(choice.get("finish_reason").and_then(Value::as_str));
+    let finish = FinishReason::parse(choice.get("finish_reason").and_then(Value::as_str));
     Ok(Reply {
         content,
         tool_arguments,
@@ -315,7 +337,7 @@ fn usual_completion(body: &[u8]) -> Option<Reply> {
             .refusal
             .filter(|r| !r.is_empty())
             .map(Cow::into_owned),
-        finish: Finish::parse(choice.finish_reason.as_deref()),
+        finish: FinishReason::parse(choice.finish_reason.as_deref()),
         usage,
         model: completion.model.map(Cow::into_owned),
         cache_status: None,
@@ -477,6 +499,160 @@ pub(crate) fn not_json(status: u16, body: &[u8], err: &serde_json::Error) -> Err
         status,
         message,
         body: excerpt(body),
+    }
+}
+
+/// OpenAI's documented maximum of inputs in one embeddings request.
+pub(crate) const EMBED_BATCH_LIMIT: usize = 2048;
+
+/// OpenAI's embeddings reply: `data[]` of `{embedding, index}`, `model`, `usage.prompt_tokens`.
+#[derive(serde::Deserialize)]
+struct EmbeddingList {
+    data: Vec<EmbeddingItem>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct EmbeddingItem {
+    embedding: Vec<f32>,
+    #[serde(default)]
+    index: Option<usize>,
+}
+
+/// Reads an embeddings reply, putting each vector at its `index` (the order the inputs had; a
+/// server that sends none is taken to keep the order).
+pub(crate) fn parse_embeddings(status: u16, body: &[u8]) -> Result<EmbeddingBatch, Error> {
+    let list: EmbeddingList = read_json(status, body, "the embeddings reply")?;
+    let n = list.data.len();
+    let mut vectors: Vec<Option<Vec<f32>>> = vec![None; n];
+    for (position, item) in list.data.into_iter().enumerate() {
+        let index = item.index.unwrap_or(position);
+        match vectors.get_mut(index) {
+            Some(slot @ None) => *slot = Some(item.embedding),
+            Some(Some(_)) => {
+                return Err(bad_shape(
+                    status,
+                    body,
+                    format!("two embeddings have the index {index}"),
+                ))
+            }
+            None => {
+                return Err(bad_shape(
+                    status,
+                    body,
+                    format!("an embedding has the index {index}, but the reply has {n}"),
+                ))
+            }
+        }
+    }
+    Ok(EmbeddingBatch {
+        // Every slot is filled: n items went into n distinct slots.
+        vectors: vectors.into_iter().flatten().collect(),
+        usage: list.usage.as_ref().and_then(parse_usage),
+        model: list.model,
+    })
+}
+
+/// Reads OpenAI's model listing, `{"data": [{"id", "owned_by", "created", ...}]}`. Other scalar
+/// fields (vLLM's `max_model_len`) and those of llama.cpp's `meta` (`n_ctx_train`) become properties.
+pub(crate) fn parse_models(status: u16, body: &[u8]) -> Result<Vec<ModelInfo>, Error> {
+    #[derive(serde::Deserialize)]
+    struct List {
+        data: Vec<Map<String, Value>>,
+    }
+    let list: List = read_json(status, body, "the model listing")?;
+    list.data
+        .into_iter()
+        .map(|mut entry| {
+            let id = match entry.remove("id") {
+                Some(Value::String(id)) if !id.is_empty() => id,
+                _ => {
+                    return Err(bad_shape(
+                        status,
+                        body,
+                        "a model in the listing has no `id`",
+                    ))
+                }
+            };
+            let text = |v: Option<Value>| match v {
+                Some(Value::String(s)) => Some(s),
+                _ => None,
+            };
+            let mut info = ModelInfo::new(id);
+            info.owned_by = text(entry.remove("owned_by"));
+            info.description = text(entry.remove("description"));
+            info.created = entry.remove("created").and_then(|c| c.as_u64());
+            entry.remove("object");
+            let meta = entry.remove("meta");
+            let scalars = entry.into_iter().chain(
+                meta.and_then(|m| match m {
+                    Value::Object(map) => Some(map),
+                    _ => None,
+                })
+                .into_iter()
+                .flatten(),
+            );
+            for (key, value) in scalars {
+                if let Some(value) = scalar_text(&value) {
+                    info.properties.push((key, value));
+                }
+            }
+            Ok(info)
+        })
+        .collect()
+}
+
+/// A string, number or boolean as text; `None` for null, arrays and objects.
+pub(crate) fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Deserializes a reply body into `T`: a body that is not JSON is [`not_json`]; JSON of another
+/// shape is an unexpected response naming the place, unless it is an `{"error": ...}` object (a
+/// server reporting a failure with a 2xx status), which is the API error it reports.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    status: u16,
+    body: &[u8],
+    what: &str,
+) -> Result<T, Error> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(value) => {
+            de.end().map_err(|e| not_json(status, body, &e))?;
+            Ok(value)
+        }
+        Err(err) if err.inner().is_data() => {
+            if let Ok(value) = serde_json::from_slice::<Value>(body) {
+                if let Some(e) = value.get("error").filter(|e| !e.is_null()) {
+                    let parsed = error_from_value(e);
+                    return Err(Error::Api {
+                        status,
+                        code: parsed.code,
+                        message: parsed.message,
+                    });
+                }
+            }
+            let path = err.path().to_string();
+            let at = if path == "." {
+                String::new()
+            } else {
+                format!(" at `{path}`")
+            };
+            Err(bad_shape(
+                status,
+                body,
+                format!("{what} is not in the documented shape{at}: {}", err.inner()),
+            ))
+        }
+        Err(err) => Err(not_json(status, body, err.inner())),
     }
 }
 

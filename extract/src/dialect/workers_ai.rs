@@ -13,14 +13,15 @@
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 
 use super::openai::{self, bearer, not_json, parse_usage};
 use super::{
-    bad_delta, classify_status, excerpt, without_tools, Body, ChatRequest, Delta, DialectImpl,
-    Finish, ProviderError, Reply,
+    bad_delta, bad_shape, classify_status, excerpt, without_tools, Body, ChatRequest, Delta,
+    DialectImpl, EmbeddingBatch, FinishReason, ModelPage, ProviderError, Reply,
 };
 use crate::error::Error;
+use crate::models::{ModelInfo, ModelQuery};
 use crate::request::Mode;
 
 /// Out of capacity: no data center could take the request now.
@@ -90,6 +91,34 @@ impl DialectImpl for Compatible {
     fn parse_delta(&self, data: &str) -> Result<Delta, Error> {
         openai::parse_chat_delta(data)
     }
+
+    fn parse_embeddings(&self, status: u16, body: &[u8]) -> Result<EmbeddingBatch, Error> {
+        if let Some(error) = envelope_error(status, body) {
+            return Err(error);
+        }
+        openai::parse_embeddings(status, body)
+    }
+
+    fn embed_batch_limit(&self) -> usize {
+        EMBED_BATCH_LIMIT
+    }
+
+    fn default_embedding_model(&self) -> Option<&'static str> {
+        Some(EMBEDDING_MODEL)
+    }
+
+    fn models_url(&self, base_url: &str, query: &ModelQuery, page: u32) -> Result<String, Error> {
+        models_search_url(base_url, query, page)
+    }
+
+    fn parse_models(
+        &self,
+        status: u16,
+        body: &[u8],
+        query: &ModelQuery,
+    ) -> Result<ModelPage, Error> {
+        parse_models_search(status, body, query)
+    }
 }
 
 impl DialectImpl for Native {
@@ -146,6 +175,40 @@ impl DialectImpl for Native {
     fn parse_delta(&self, data: &str) -> Result<Delta, Error> {
         parse_native_delta(data)
     }
+
+    /// The model's run URL, as for a chat.
+    fn embeddings_url(&self, base_url: &str, model: &str) -> Result<String, Error> {
+        Ok(self.chat_url(base_url, model))
+    }
+
+    fn embeddings_body(&self, _model: &str, texts: &[String]) -> Value {
+        json!({ "text": texts })
+    }
+
+    fn parse_embeddings(&self, status: u16, body: &[u8]) -> Result<EmbeddingBatch, Error> {
+        parse_native_embeddings(status, body)
+    }
+
+    fn embed_batch_limit(&self) -> usize {
+        EMBED_BATCH_LIMIT
+    }
+
+    fn default_embedding_model(&self) -> Option<&'static str> {
+        Some(EMBEDDING_MODEL)
+    }
+
+    fn models_url(&self, base_url: &str, query: &ModelQuery, page: u32) -> Result<String, Error> {
+        models_search_url(base_url, query, page)
+    }
+
+    fn parse_models(
+        &self,
+        status: u16,
+        body: &[u8],
+        query: &ModelQuery,
+    ) -> Result<ModelPage, Error> {
+        parse_models_search(status, body, query)
+    }
 }
 
 /// Workers AI's JSON mode does not stream ("JSON Mode currently doesn't support streaming" in
@@ -181,7 +244,7 @@ pub(crate) fn parse_native_delta(data: &str) -> Result<Delta, Error> {
         finish: result
             .get("finish_reason")
             .and_then(Value::as_str)
-            .map(|r| Finish::parse(Some(r))),
+            .map(|r| FinishReason::parse(Some(r))),
         usage: result.get("usage").and_then(parse_usage),
         ..Delta::default()
     })
@@ -260,7 +323,7 @@ pub(crate) fn parse_native(status: u16, body: &[u8]) -> Result<Reply, Error> {
         content,
         tool_arguments,
         refusal: None,
-        finish: Finish::parse(result.get("finish_reason").and_then(Value::as_str)),
+        finish: FinishReason::parse(result.get("finish_reason").and_then(Value::as_str)),
         usage: result.get("usage").and_then(parse_usage),
         model: None,
         cache_status: None,
@@ -345,7 +408,7 @@ fn failure_reply(status: u16, failure: ProviderError) -> Result<Reply, Error> {
             content: Some(failure.message),
             tool_arguments: None,
             refusal: None,
-            finish: Finish::Other,
+            finish: FinishReason::Other,
             usage: None,
             model: None,
             cache_status: None,
@@ -391,6 +454,164 @@ pub(crate) fn classify(
         ),
         _ => classify_status(status, retry_after, parsed),
     }
+}
+
+/// The most texts Workers AI's embedding models (`@cf/baai/bge-*`) take in one request.
+pub(crate) const EMBED_BATCH_LIMIT: usize = 100;
+/// The embedding model used on Workers AI when none is configured.
+pub(crate) const EMBEDDING_MODEL: &str = "@cf/baai/bge-base-en-v1.5";
+/// Models per page of the model search, when the caller sets none (as Wrangler asks for).
+const MODELS_PER_PAGE: u32 = 50;
+
+/// The error a Cloudflare envelope in a successful reply reports, if it reports one.
+fn envelope_error(status: u16, body: &[u8]) -> Option<Error> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    envelope_failure(&value).map(|failure| classify(status, None, failure).0)
+}
+
+/// Reads the native embeddings reply: `{"result": {"shape": [n, d], "data": [[...], ...],
+/// "pooling": "mean"}, "success": true, ...}`, or the bare `{"shape", "data"}` of a Worker's
+/// binding. A `shape` that disagrees with `data` is an unexpected response.
+pub(crate) fn parse_native_embeddings(status: u16, body: &[u8]) -> Result<EmbeddingBatch, Error> {
+    #[derive(serde::Deserialize)]
+    struct Output {
+        data: Vec<Vec<f32>>,
+        #[serde(default)]
+        shape: Option<Vec<u64>>,
+        #[serde(default)]
+        usage: Option<Value>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Envelope {
+        Wrapped { result: Output },
+        Bare(Output),
+    }
+    if let Some(error) = envelope_error(status, body) {
+        return Err(error);
+    }
+    let output = match openai::read_json::<Envelope>(status, body, "the embeddings reply")? {
+        Envelope::Wrapped { result } | Envelope::Bare(result) => result,
+    };
+    if let Some(shape) = &output.shape {
+        let rows = output.data.len() as u64;
+        let columns = output.data.first().map_or(0, |v| v.len() as u64);
+        if shape.as_slice() != [rows, columns] && !(rows == 0 && shape.first() == Some(&0)) {
+            return Err(bad_shape(
+                status,
+                body,
+                format!("the reply's shape {shape:?} does not match its data ({rows} × {columns})"),
+            ));
+        }
+    }
+    Ok(EmbeddingBatch {
+        vectors: output.data,
+        usage: output.usage.as_ref().and_then(parse_usage),
+        model: None,
+    })
+}
+
+/// The account's model search, `.../accounts/{id}/ai/models/search`, from a base URL under the
+/// account's `/ai` (`.../ai/v1`, `.../ai/run`, `.../ai`), with the query's filters and the page.
+pub(crate) fn models_search_url(
+    base_url: &str,
+    query: &ModelQuery,
+    page: u32,
+) -> Result<String, Error> {
+    let base = base_url.trim_end_matches('/');
+    let ai = match base.rfind("/ai/") {
+        Some(i) => &base[..i + 3],
+        None if base.ends_with("/ai") => base,
+        None => {
+            return Err(Error::config(format!(
+            "the base URL `{base}` is not under an account's `/ai` path, so the Workers AI model \
+                 search cannot be found from it"
+        )))
+        }
+    };
+    let mut url = reqwest::Url::parse(&format!("{ai}/models/search"))
+        .map_err(|e| Error::config(format!("the model search URL is not a URL: {e}")))?;
+    {
+        let mut pairs = url.query_pairs_mut();
+        if let Some(task) = &query.task {
+            pairs.append_pair("task", task);
+        }
+        if let Some(search) = &query.search {
+            pairs.append_pair("search", search);
+        }
+        pairs.append_pair("page", &page.to_string());
+        pairs.append_pair(
+            "per_page",
+            &query.per_page.unwrap_or(MODELS_PER_PAGE).to_string(),
+        );
+    }
+    Ok(url.into())
+}
+
+/// Reads a page of the model search: `result[]` of `{name, description, task: {name},
+/// properties: [{property_id, value}]}`, and `result_info` with the totals. Whether a next page
+/// may have more comes from `result_info.total_count`, or else from a full page.
+pub(crate) fn parse_models_search(
+    status: u16,
+    body: &[u8],
+    query: &ModelQuery,
+) -> Result<ModelPage, Error> {
+    #[derive(serde::Deserialize)]
+    struct Search {
+        result: Vec<Map<String, Value>>,
+        #[serde(default)]
+        result_info: Option<Value>,
+    }
+    if let Some(error) = envelope_error(status, body) {
+        return Err(error);
+    }
+    let search: Search = openai::read_json(status, body, "the model search reply")?;
+    let returned = search.result.len() as u64;
+    let models = search
+        .result
+        .into_iter()
+        .map(|entry| {
+            let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+            let Some(name) = text(entry.get("name")).filter(|n| !n.is_empty()) else {
+                return Err(bad_shape(
+                    status,
+                    body,
+                    "a model in the search has no `name`",
+                ));
+            };
+            let mut info = ModelInfo::new(name);
+            info.description = text(entry.get("description")).filter(|d| !d.is_empty());
+            info.task = text(entry.get("task").and_then(|t| t.get("name")));
+            let properties = entry.get("properties").and_then(Value::as_array);
+            for property in properties.into_iter().flatten() {
+                let Some(id) = text(property.get("property_id")) else {
+                    continue;
+                };
+                let value = match property.get("value") {
+                    None | Some(Value::Null) => continue,
+                    Some(v) => openai::scalar_text(v).unwrap_or_else(|| v.to_string()),
+                };
+                info.properties.push((id, value));
+            }
+            if let Some(created) = text(entry.get("created_at")) {
+                info.properties.push(("created_at".into(), created));
+            }
+            Ok(info)
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let number = |key: &str| {
+        search
+            .result_info
+            .as_ref()
+            .and_then(|i| i.get(key))
+            .and_then(Value::as_u64)
+    };
+    let per_page = u64::from(query.per_page.unwrap_or(MODELS_PER_PAGE));
+    let more = match (number("total_count"), number("page"), number("per_page")) {
+        (Some(total), Some(page), Some(size)) => page.saturating_mul(size) < total,
+        _ => returned >= per_page,
+    };
+    Ok(ModelPage { models, more })
 }
 
 #[cfg(test)]

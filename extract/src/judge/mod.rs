@@ -5,6 +5,8 @@
 pub(crate) mod locate;
 mod tree;
 
+use std::any::Any;
+
 use jsonschema::Validator;
 use serde_json::Value;
 
@@ -94,6 +96,26 @@ fn value_of(schema: &Prepared, text: &str) -> Result<(Value, String), Vec<Violat
         strip_added_nulls(&mut value, &schema.original, &schema.original, 0);
     }
     Ok((value, prefix))
+}
+
+/// A request's own check (`ExtractRequest::validate_with`), its error text meant for the model. It
+/// takes the value as `Any` so that the run holding it need not be generic; it was made for the
+/// request's type and checks only that.
+pub(crate) type Check<'a> = Box<dyn Fn(&dyn Any) -> Result<(), String> + Send + Sync + 'a>;
+
+/// Runs a request's own checks on a value [`judge`] accepted: each failure is a violation of the
+/// whole value, and all of them are reported at once.
+pub(crate) fn check<T: Any>(value: T, checks: &[Check<'_>]) -> Result<T, Vec<Violation>> {
+    let errors: Vec<Violation> = checks
+        .iter()
+        .filter_map(|check| check(&value).err())
+        .map(|message| Violation::new("", message))
+        .collect();
+    if errors.is_empty() {
+        Ok(value)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Takes the value out of its wrapper object when the root was wrapped. A bare value is accepted too:

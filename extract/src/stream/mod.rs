@@ -8,8 +8,18 @@
 //! however it is chunked. Re-parsing the accumulated text per chunk, as most libraries do, costs
 //! `O(n²)`.
 
+mod call;
+mod elements;
 pub mod json;
+pub(crate) mod keys;
+mod object;
 mod partial;
+mod text;
+pub(crate) mod wire;
+
+pub use elements::ElementStream;
+pub use object::{PartialStream, Snapshot, Update};
+pub use text::{StreamSummary, TextStream};
 
 pub use json::{Event, Seg};
 pub use partial::feed_atomic;

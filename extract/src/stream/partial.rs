@@ -22,6 +22,7 @@ pub fn feed_atomic<T: DeserializeOwned>(slot: &mut Option<T>, at: &[Seg], event:
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl Enforceable for String {
     type Partial = String;
     fn feed(slot: &mut Option<String>, at: &[Seg], event: &Event<'_>) {
@@ -147,15 +148,29 @@ impl<T: Enforceable, S> Enforceable for std::collections::HashSet<T, S> {
         feed_list::<T>(slot, at, event)
     }
 }
+/// A boxed value's partial form stays boxed, so a recursive type (`reply: Option<Box<Comment>>`) has
+/// a partial form of finite size. It moves out of its box and back for each event: a shallow move,
+/// so the cost per event stays constant.
+fn feed_boxed<T: Enforceable + ?Sized>(
+    slot: &mut Option<Box<T::Partial>>,
+    at: &[Seg],
+    event: &Event<'_>,
+) {
+    let mut inner = slot.take().map(|boxed| *boxed);
+    T::feed(&mut inner, at, event);
+    *slot = inner.map(Box::new);
+}
+
 impl<T: Enforceable> Enforceable for Box<T> {
-    type Partial = T::Partial;
-    fn feed(slot: &mut Option<T::Partial>, at: &[Seg], event: &Event<'_>) {
-        T::feed(slot, at, event)
+    type Partial = Box<T::Partial>;
+    fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
+        feed_boxed::<T>(slot, at, event)
     }
 }
+/// Boxed as well: the partial form is owned by the stream until it is complete, so nothing shares it.
 impl<T: Enforceable> Enforceable for std::sync::Arc<T> {
-    type Partial = T::Partial;
-    fn feed(slot: &mut Option<T::Partial>, at: &[Seg], event: &Event<'_>) {
-        T::feed(slot, at, event)
+    type Partial = Box<T::Partial>;
+    fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
+        feed_boxed::<T>(slot, at, event)
     }
 }

@@ -1,0 +1,881 @@
+//! A response cache in memory (feature `cache`): the replies of a provider kept by everything that
+//! decides them (the URL, the dialect, the exact request body), bounded in entries and bytes with
+//! least-recently-used eviction, with an optional time to live. `Client::chat` consults it.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use extract::cache::ResponseCache;
+//!
+//! # fn run() -> Result<(), extract::Error> {
+//! let cache = ResponseCache::new()
+//!     .max_entries(1_000)
+//!     .max_bytes(32 * 1024 * 1024)
+//!     .ttl(Duration::from_secs(600));
+//! // Clones share the entries: two clients, one cache.
+//! let fast = extract::Client::builder().base_url("http://127.0.0.1:8080/v1").model("small")
+//!     .cache(cache.clone()).build()?;
+//! let other = extract::Client::builder().base_url("http://127.0.0.1:8080/v1").model("small")
+//!     .cache(cache.clone()).build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! What is cached, and when:
+//!
+//! - The key is the request URL, the dialect and the request body, byte for byte: the model, the
+//!   messages (instructions, input, a reask's quoted reply and errors), the schema, the mode,
+//!   `temperature`, `max_tokens`. Any difference is a different entry. Headers are not in the key, so
+//!   clients with different API keys that share a cache share its replies; give each tenant its own
+//!   cache if that matters. The key is hashed for the lookup and kept whole, so two requests whose
+//!   hashes collide never get each other's reply.
+//! - Only the replies of an extraction that **succeeded** are stored, once it has succeeded: all of
+//!   them, the invalid replies that were reasked included. An identical extraction then replays the
+//!   same conversation from memory (the reask bodies are identical too) and ends with the same value,
+//!   without a request. The replies of an extraction that failed (still invalid, refused, cut off,
+//!   filtered) are never stored, so a failure is never made permanent: asking again asks the provider.
+//!   Error replies (4xx, 5xx) are never stored either.
+//! - A reply answered from the cache reports `cache_status` `"HIT (local)"` in its
+//!   [`Extraction`](crate::Extraction), no usage (no tokens were billed), and a `local_cache = "hit"`
+//!   field in a DEBUG tracing event.
+//! - A text completion ([`Client::complete`](crate::Client::complete)) is stored when it is
+//!   returned whole, not when it was cut at `max_tokens`.
+//! - Concurrent identical requests that both miss are both sent; the cache does not hold one back
+//!   until the other is answered. Streams are not cached.
+//! - [`ExtractRequest::skip_cache`](crate::ExtractRequest::skip_cache) asks the provider even when
+//!   an answer is cached; its successful replies replace the cached ones.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::client::ClientBuilder;
+use crate::dialect::Reply;
+use crate::request::{ExtractRequest, Options};
+use crate::Extract;
+
+/// What [`Extraction::cache_status`](crate::Extraction::cache_status) says of a reply served from a
+/// [`ResponseCache`].
+pub const LOCAL_HIT: &str = "HIT (local)";
+
+/// The bytes an entry is counted for beyond its texts: the maps' nodes, the `Arc`s, the reply's
+/// other fields. An estimate; what matters is that many tiny entries are not free.
+const ENTRY_OVERHEAD: usize = 256;
+
+/// An in-memory cache of provider replies, shared by every clone (an `Arc` inside) and so by every
+/// client it is given to. See the [module docs](self) for what is cached and when.
+///
+/// The settings apply to every clone; lowering a bound evicts at the next insertion.
+#[derive(Clone)]
+pub struct ResponseCache {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Keyed per cache, so crafted request bodies cannot aim at one bucket.
+    hasher: RandomState,
+}
+
+struct State {
+    max_entries: usize,
+    max_bytes: usize,
+    ttl: Option<Duration>,
+    entries: HashMap<Arc<Key>, Entry>,
+    /// Last use → key: the first is the least recently used.
+    by_use: BTreeMap<u64, Arc<Key>>,
+    /// Insertion → key: with one time to live for all, the first is the first to expire.
+    by_age: BTreeMap<u64, Arc<Key>>,
+    clock: u64,
+    bytes: usize,
+    stats: CacheStats,
+}
+
+struct Entry {
+    reply: Reply,
+    stored: Instant,
+    used: u64,
+    inserted: u64,
+    bytes: usize,
+}
+
+/// What the cache has done since it was made (or since [`ResponseCache::clear`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Requests answered from the cache.
+    pub hits: u64,
+    /// Requests that found no live entry and went to the provider.
+    pub misses: u64,
+    /// Replies stored.
+    pub insertions: u64,
+    /// Entries removed to keep within `max_entries` or `max_bytes`.
+    pub evictions: u64,
+    /// Entries removed because their time to live had passed.
+    pub expirations: u64,
+}
+
+/// Everything that decides a reply. Hashed once; compared whole.
+pub(crate) struct Key {
+    hash: u64,
+    url: String,
+    dialect: &'static str,
+    body: Bytes,
+}
+
+impl Key {
+    fn bytes(&self) -> usize {
+        self.url.len() + self.dialect.len() + self.body.len()
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash
+            && self.dialect == other.dialect
+            && self.url == other.url
+            && self.body == other.body
+    }
+}
+impl Eq for Key {}
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl Default for ResponseCache {
+    fn default() -> Self {
+        ResponseCache::new()
+    }
+}
+
+impl ResponseCache {
+    /// An empty cache holding at most 1,000 replies and 64 MiB (requests and replies counted), with
+    /// no time to live.
+    pub fn new() -> ResponseCache {
+        ResponseCache {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    max_entries: 1_000,
+                    max_bytes: 64 * 1024 * 1024,
+                    ttl: None,
+                    entries: HashMap::new(),
+                    by_use: BTreeMap::new(),
+                    by_age: BTreeMap::new(),
+                    clock: 0,
+                    bytes: 0,
+                    stats: CacheStats::default(),
+                }),
+                hasher: RandomState::new(),
+            }),
+        }
+    }
+
+    /// The most replies kept; the least recently used goes first. 0 stores nothing.
+    pub fn max_entries(self, entries: usize) -> Self {
+        self.state().max_entries = entries;
+        self
+    }
+
+    /// The most bytes kept, each entry counted for its request body, URL and reply texts plus a
+    /// fixed overhead. A reply larger than this on its own is not stored.
+    pub fn max_bytes(self, bytes: usize) -> Self {
+        self.state().max_bytes = bytes;
+        self
+    }
+
+    /// How long a reply stays valid after it was stored; an expired reply is never served.
+    pub fn ttl(self, ttl: Duration) -> Self {
+        self.state().ttl = Some(ttl);
+        self
+    }
+
+    /// Replies kept now (expired ones are dropped first).
+    pub fn len(&self) -> usize {
+        let mut state = self.state();
+        state.expire(Instant::now());
+        state.entries.len()
+    }
+
+    /// Whether no reply is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes the kept replies are counted for.
+    pub fn bytes(&self) -> usize {
+        let mut state = self.state();
+        state.expire(Instant::now());
+        state.bytes
+    }
+
+    /// Drops every reply and resets the statistics.
+    pub fn clear(&self) {
+        let mut state = self.state();
+        state.entries.clear();
+        state.by_use.clear();
+        state.by_age.clear();
+        state.bytes = 0;
+        state.stats = CacheStats::default();
+    }
+
+    /// Hits, misses, insertions and removals so far.
+    pub fn stats(&self) -> CacheStats {
+        self.state().stats
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock, but a poisoned lock must not take the cache down.
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn key(&self, url: &str, dialect: &'static str, body: &Bytes) -> Key {
+        Key {
+            hash: self.shared.hasher.hash_one((url, dialect, &body[..])),
+            url: url.to_owned(),
+            dialect,
+            body: body.clone(),
+        }
+    }
+
+    fn get(&self, key: &Key) -> Option<Reply> {
+        let mut state = self.state();
+        state.expire(Instant::now());
+        let Some((shared, last_used)) = state
+            .entries
+            .get_key_value(key)
+            .map(|(shared, entry)| (shared.clone(), entry.used))
+        else {
+            state.stats.misses += 1;
+            return None;
+        };
+        state.clock += 1;
+        let now = state.clock;
+        state.by_use.remove(&last_used);
+        state.by_use.insert(now, shared.clone());
+        state.stats.hits += 1;
+        let entry = state.entries.get_mut(&shared)?;
+        entry.used = now;
+        Some(entry.reply.clone())
+    }
+
+    fn insert(&self, key: Arc<Key>, reply: Reply) {
+        let bytes = key.bytes() + reply_bytes(&reply) + ENTRY_OVERHEAD;
+        let mut state = self.state();
+        let now = Instant::now();
+        state.expire(now);
+        state.remove(&key);
+        if state.max_entries == 0 || bytes > state.max_bytes {
+            return;
+        }
+        state.clock += 1;
+        let tick = state.clock;
+        state.by_use.insert(tick, key.clone());
+        state.by_age.insert(tick, key.clone());
+        state.bytes += bytes;
+        state.entries.insert(
+            key,
+            Entry {
+                reply,
+                stored: now,
+                used: tick,
+                inserted: tick,
+                bytes,
+            },
+        );
+        state.stats.insertions += 1;
+        while state.entries.len() > state.max_entries || state.bytes > state.max_bytes {
+            let Some((_, oldest)) = state.by_use.pop_first() else {
+                break;
+            };
+            state.remove(&oldest);
+            state.stats.evictions += 1;
+        }
+    }
+}
+
+impl State {
+    /// Drops the expired entries: a prefix of `by_age`, since every entry has the same time to live.
+    fn expire(&mut self, now: Instant) {
+        let Some(ttl) = self.ttl else { return };
+        while let Some((_, key)) = self.by_age.first_key_value() {
+            let expired = self
+                .entries
+                .get(key)
+                .is_none_or(|e| now.saturating_duration_since(e.stored) >= ttl);
+            if !expired {
+                break;
+            }
+            let key = key.clone();
+            self.remove(&key);
+            self.stats.expirations += 1;
+        }
+    }
+
+    fn remove(&mut self, key: &Key) {
+        if let Some(entry) = self.entries.remove(key) {
+            self.by_use.remove(&entry.used);
+            self.by_age.remove(&entry.inserted);
+            self.bytes -= entry.bytes;
+        }
+    }
+}
+
+fn reply_bytes(reply: &Reply) -> usize {
+    [
+        &reply.content,
+        &reply.tool_arguments,
+        &reply.refusal,
+        &reply.model,
+        &reply.cache_status,
+    ]
+    .iter()
+    .map(|s| s.as_ref().map_or(0, String::len))
+    .sum()
+}
+
+impl fmt::Debug for ResponseCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state();
+        f.debug_struct("ResponseCache")
+            .field("entries", &state.entries.len())
+            .field("bytes", &state.bytes)
+            .field("max_entries", &state.max_entries)
+            .field("max_bytes", &state.max_bytes)
+            .field("ttl", &state.ttl)
+            .field("stats", &state.stats)
+            .finish()
+    }
+}
+
+/// One extraction's dealings with the cache: whether it may read, and the replies it received,
+/// stored only once it succeeds.
+#[derive(Default)]
+pub(crate) struct PerRequest {
+    skip: bool,
+    staged: Mutex<Vec<(ResponseCache, Arc<Key>, Reply)>>,
+}
+
+impl PerRequest {
+    /// Stores every staged reply: called once the extraction they belong to has succeeded.
+    pub(crate) fn commit(&self) {
+        let staged = std::mem::take(&mut *self.staged.lock().unwrap_or_else(|e| e.into_inner()));
+        for (cache, key, reply) in staged {
+            cache.insert(key, reply);
+        }
+    }
+}
+
+/// A copy starts with nothing staged: staged replies belong to the extraction that received them.
+impl Clone for PerRequest {
+    fn clone(&self) -> Self {
+        PerRequest {
+            skip: self.skip,
+            staged: Mutex::default(),
+        }
+    }
+}
+
+impl fmt::Debug for PerRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PerRequest")
+            .field("skip", &self.skip)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the cache said about a request about to be sent.
+pub(crate) enum Lookup {
+    /// Answer with this reply; send nothing.
+    Hit(Reply),
+    /// Send the request; hand its reply to [`Miss::stage`].
+    Miss(Miss),
+}
+
+/// A request the cache could not answer; its reply is staged for storing.
+pub(crate) struct Miss(Option<(ResponseCache, Arc<Key>)>);
+
+impl Miss {
+    /// Stages the reply of the request, to be stored if the extraction succeeds.
+    pub(crate) fn stage(self, options: &Options, reply: &Reply) {
+        if let Some((cache, key)) = self.0 {
+            options
+                .cache
+                .staged
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((cache, key, reply.clone()));
+        }
+    }
+}
+
+/// Looks the request up in the client's cache, if it has one.
+pub(crate) fn lookup(
+    cache: Option<&ResponseCache>,
+    options: &Options,
+    url: &str,
+    dialect: &'static str,
+    body: &Bytes,
+) -> Lookup {
+    let Some(cache) = cache else {
+        return Lookup::Miss(Miss(None));
+    };
+    let key = cache.key(url, dialect, body);
+    if !options.cache.skip {
+        if let Some(mut reply) = cache.get(&key) {
+            tracing::debug!(local_cache = "hit", "answered from the response cache");
+            reply.cache_status = Some(LOCAL_HIT.to_owned());
+            // Nothing was billed for this answer.
+            reply.usage = None;
+            return Lookup::Hit(reply);
+        }
+        tracing::trace!(local_cache = "miss");
+    }
+    Lookup::Miss(Miss(Some((cache.clone(), Arc::new(key)))))
+}
+
+impl ClientBuilder {
+    /// Answers identical requests from `cache` instead of the provider. See [`ResponseCache`] for
+    /// what is cached; clones of one cache may be given to several clients.
+    pub fn cache(mut self, cache: ResponseCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+}
+
+impl<T: Extract> ExtractRequest<'_, T> {
+    /// Asks the provider even when the client's [`ResponseCache`] holds an answer; the replies of a
+    /// successful extraction then replace the cached ones.
+    pub fn skip_cache(mut self) -> Self {
+        self.options.cache.skip = true;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::FinishReason;
+    use crate::{Client, Error};
+    use serde::Deserialize;
+    use serde_json::json;
+    use wiremock::matchers::{body_string_contains, method};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    #[derive(Debug, PartialEq, Deserialize, schemars::JsonSchema)]
+    struct Meeting {
+        name: String,
+        day: String,
+    }
+    impl Extract for Meeting {
+        const NAME: &'static str = "meeting";
+    }
+    impl crate::Enforceable for Meeting {
+        type Partial = Meeting;
+        fn feed(
+            slot: &mut Option<Meeting>,
+            at: &[crate::stream::Seg],
+            event: &crate::stream::Event<'_>,
+        ) {
+            crate::stream::feed_atomic(slot, at, event);
+        }
+    }
+
+    const MEETING: &str = r#"{"name": "Fair", "day": "Friday"}"#;
+
+    fn completion(content: &str) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(json!({
+            "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+        }))
+    }
+
+    /// Answers requests whose body contains `needle` with `reply`, exactly `times` times.
+    async fn answer(server: &MockServer, needle: &str, reply: &str, times: u64) {
+        Mock::given(method("POST"))
+            .and(body_string_contains(needle))
+            .respond_with(completion(reply))
+            .expect(times)
+            .mount(server)
+            .await;
+    }
+
+    fn client(server: &MockServer, cache: &ResponseCache) -> Client {
+        Client::builder()
+            .base_url(format!("{}/v1", server.uri()))
+            .model("m")
+            .initial_backoff(Duration::from_millis(1))
+            .cache(cache.clone())
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn day(client: &Client, text: &str) -> Result<crate::Extraction<Meeting>, Error> {
+        client.extract::<Meeting>(text).await
+    }
+
+    #[tokio::test]
+    async fn an_identical_extraction_is_answered_from_memory() {
+        let server = MockServer::start().await;
+        answer(&server, "A fair", MEETING, 1).await;
+        let cache = ResponseCache::new();
+        let client = client(&server, &cache);
+        let first = day(&client, "A fair")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first.cache_status, None);
+        assert_eq!(first.usage.total_tokens, 15);
+        let second = day(&client, "A fair")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(second.value, first.value);
+        assert_eq!(second.cache_status.as_deref(), Some(LOCAL_HIT));
+        assert_eq!(second.usage.total_tokens, 0);
+        // Another client given the same cache shares it.
+        let other = self::client(&server, &cache);
+        assert!(day(&other, "A fair").await.is_ok());
+        let stats = cache.stats();
+        assert_eq!((stats.hits, stats.misses, stats.insertions), (2, 1, 1));
+        assert_eq!(client.response_cache().map(ResponseCache::len), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_reasked_extraction_is_replayed_whole_and_a_failed_one_not_at_all() {
+        let server = MockServer::start().await;
+        // The first request gets an incomplete reply; its reask, which names the error, the value.
+        Mock::given(method("POST"))
+            .and(body_string_contains("is a required property"))
+            .respond_with(completion(MEETING))
+            .with_priority(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+        answer(&server, "Fixed", r#"{"name": "Fair"}"#, 1).await;
+        let cache = ResponseCache::new();
+        let client = client(&server, &cache);
+        let first = day(&client, "Fixed")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first.attempts, 2);
+        assert_eq!(cache.len(), 2);
+        let replay = day(&client, "Fixed")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((replay.attempts, replay.value), (2, first.value));
+        assert_eq!(replay.cache_status.as_deref(), Some(LOCAL_HIT));
+
+        // An extraction that fails stores nothing: asking again asks the provider again.
+        answer(&server, "Hopeless", "not JSON", 2).await;
+        for _ in 0..2 {
+            let result = client.extract::<Meeting>("Hopeless").max_retries(0).await;
+            assert!(matches!(result, Err(Error::Invalid { .. })));
+        }
+        assert_eq!(cache.len(), 2);
+    }
+
+    async fn run(request: crate::ExtractRequest<'_, Meeting>) -> Option<String> {
+        request.await.unwrap_or_else(|e| panic!("{e}")).cache_status
+    }
+
+    #[tokio::test]
+    async fn any_difference_in_the_request_is_a_miss() {
+        let server = MockServer::start().await;
+        answer(&server, "\"model\":\"m\"", MEETING, 4).await;
+        answer(&server, "\"model\":\"other\"", MEETING, 1).await;
+        let cache = ResponseCache::new();
+        let client = client(&server, &cache);
+        assert_eq!(run(client.extract("A fair")).await, None);
+        assert_eq!(run(client.extract("A fair.")).await, None);
+        assert_eq!(run(client.extract("A fair").model("other")).await, None);
+        assert_eq!(run(client.extract("A fair").temperature(0.5)).await, None);
+        assert_eq!(run(client.extract("A fair").max_tokens(99)).await, None);
+        assert_eq!(
+            run(client.extract("A fair").temperature(0.5))
+                .await
+                .as_deref(),
+            Some(LOCAL_HIT)
+        );
+        assert_eq!(cache.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn errors_are_never_stored_and_skip_cache_refreshes() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(400)
+                    .set_body_json(json!({"error": {"message": "bad model"}})),
+            )
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        answer(&server, "A fair", MEETING, 2).await;
+        let cache = ResponseCache::new();
+        let client = client(&server, &cache);
+        assert!(matches!(
+            day(&client, "A fair").await,
+            Err(Error::Api { status: 400, .. })
+        ));
+        assert!(cache.is_empty());
+        assert_eq!(
+            day(&client, "A fair").await.map(|e| e.cache_status).ok(),
+            Some(None)
+        );
+        let skipped = client.extract::<Meeting>("A fair").skip_cache().await;
+        assert_eq!(skipped.map(|e| e.cache_status).ok(), Some(None));
+        assert_eq!(cache.stats().insertions, 2);
+    }
+
+    #[tokio::test]
+    async fn expired_and_evicted_entries_are_asked_again() {
+        let server = MockServer::start().await;
+        answer(&server, "first", MEETING, 2).await;
+        answer(&server, "second", MEETING, 1).await;
+        let cache = ResponseCache::new().ttl(Duration::from_millis(150));
+        let client = client(&server, &cache);
+        assert!(day(&client, "first").await.is_ok());
+        assert_eq!(
+            day(&client, "first")
+                .await
+                .ok()
+                .and_then(|e| e.cache_status)
+                .as_deref(),
+            Some(LOCAL_HIT)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            day(&client, "first").await.ok().map(|e| e.cache_status),
+            Some(None)
+        );
+        // One entry at most: the second extraction evicts the first.
+        let small = ResponseCache::new().max_entries(1);
+        let client = self::client(&server, &small);
+        assert!(day(&client, "second").await.is_ok());
+        assert_eq!(small.len(), 1);
+        assert_eq!(small.stats().evictions, 0);
+    }
+
+    #[tokio::test]
+    async fn whole_completions_are_kept_and_cut_ones_not() {
+        let server = MockServer::start().await;
+        answer(&server, "Say hello.", "Hello!", 1).await;
+        Mock::given(method("POST"))
+            .and(body_string_contains("Count to a million."))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "1, 2, 3"}, "finish_reason": "length"}]
+            })))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let cache = ResponseCache::new();
+        let client = client(&server, &cache);
+        for _ in 0..2 {
+            let hello = client.complete("Say hello.").await;
+            assert_eq!(hello.map(|c| c.text).ok().as_deref(), Some("Hello!"));
+            let cut = client.complete("Count to a million.").await;
+            assert_eq!(cut.map(|c| c.finish).ok(), Some(FinishReason::Length));
+        }
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn many_tasks_share_one_cache() {
+        let server = MockServer::start().await;
+        for i in 0..16 {
+            let reply = format!(r#"{{"name": "n{i}", "day": "d{i}"}}"#);
+            answer(&server, &format!("text number {i}."), &reply, 1).await;
+        }
+        let cache = ResponseCache::new();
+        let client = client(&server, &cache);
+        // Warm every entry once, then read them all from many tasks at once.
+        for i in 0..16 {
+            assert!(day(&client, &format!("text number {i}.")).await.is_ok());
+        }
+        let tasks: Vec<_> = (0..128)
+            .map(|n| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let i = n % 16;
+                    let got = day(&client, &format!("text number {i}.")).await;
+                    (i, got.map(|e| (e.value.name, e.cache_status)))
+                })
+            })
+            .collect();
+        for task in tasks {
+            let (i, got) = task.await.unwrap_or_else(|e| panic!("{e}"));
+            let (name, status) = got.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(name, format!("n{i}"));
+            assert_eq!(status.as_deref(), Some(LOCAL_HIT));
+        }
+        assert_eq!(cache.stats().hits, 128);
+        assert_eq!(cache.len(), 16);
+        // wiremock checks `expect` on drop with a Tokio lock in a nested executor, which spins once
+        // this task's cooperative budget is spent (as 128 joins spend it): drop it unconstrained.
+        tokio::task::unconstrained(async move { drop(server) }).await;
+    }
+
+    fn reply(text: &str) -> Reply {
+        Reply {
+            content: Some(text.to_owned()),
+            tool_arguments: None,
+            refusal: None,
+            finish: FinishReason::Stop,
+            usage: None,
+            model: None,
+            cache_status: None,
+        }
+    }
+
+    fn put(cache: &ResponseCache, body: &str, text: &str) {
+        let key = cache.key(
+            "http://x/v1/chat/completions",
+            "openai",
+            &Bytes::from(body.to_owned()),
+        );
+        cache.insert(Arc::new(key), reply(text));
+    }
+
+    fn get(cache: &ResponseCache, body: &str) -> Option<String> {
+        let key = cache.key(
+            "http://x/v1/chat/completions",
+            "openai",
+            &Bytes::from(body.to_owned()),
+        );
+        cache.get(&key).and_then(|r| r.content)
+    }
+
+    #[test]
+    fn is_shared_between_threads() {
+        fn shareable<T: Send + Sync + Clone + 'static>() {}
+        shareable::<ResponseCache>();
+    }
+
+    #[test]
+    fn least_recently_used_goes_first() {
+        let cache = ResponseCache::new().max_entries(2);
+        put(&cache, "a", "A");
+        put(&cache, "b", "B");
+        assert_eq!(get(&cache, "a").as_deref(), Some("A")); // `b` is now the least recently used
+        put(&cache, "c", "C");
+        assert_eq!(get(&cache, "b"), None);
+        assert_eq!(get(&cache, "a").as_deref(), Some("A"));
+        assert_eq!(get(&cache, "c").as_deref(), Some("C"));
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.stats().evictions, 1);
+    }
+
+    #[test]
+    fn bytes_are_bounded_and_accounted() {
+        let one = "http://x/v1/chat/completions".len() + "openai".len() + 100 + 1 + ENTRY_OVERHEAD;
+        let cache = ResponseCache::new().max_bytes(2 * one);
+        put(&cache, &"a".repeat(100), "A");
+        put(&cache, &"b".repeat(100), "B");
+        assert_eq!(cache.bytes(), 2 * one);
+        put(&cache, &"c".repeat(100), "C");
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.bytes(), 2 * one);
+        assert_eq!(get(&cache, &"a".repeat(100)), None);
+        // Larger than the whole bound on its own: not stored, and nothing evicted for it.
+        put(&cache, &"d".repeat(10_000), "D");
+        assert_eq!(cache.len(), 2);
+        assert_eq!(get(&cache, &"d".repeat(10_000)), None);
+        cache.clear();
+        assert_eq!((cache.len(), cache.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn replacing_an_entry_keeps_the_accounting_right() {
+        let cache = ResponseCache::new();
+        put(&cache, "a", "first");
+        let before = cache.bytes();
+        put(&cache, "a", "second!");
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.bytes(), before + "second!".len() - "first".len());
+        assert_eq!(get(&cache, "a").as_deref(), Some("second!"));
+    }
+
+    #[test]
+    fn expired_entries_are_never_served() {
+        let cache = ResponseCache::new().ttl(Duration::from_millis(40));
+        put(&cache, "a", "A");
+        assert_eq!(get(&cache, "a").as_deref(), Some("A"));
+        std::thread::sleep(Duration::from_millis(60));
+        put(&cache, "b", "B");
+        assert_eq!(get(&cache, "a"), None);
+        assert_eq!(get(&cache, "b").as_deref(), Some("B"));
+        assert_eq!(cache.stats().expirations, 1);
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn colliding_hashes_do_not_share_a_reply() {
+        let cache = ResponseCache::new();
+        let forged = |body: &str| Key {
+            hash: 42,
+            url: "u".into(),
+            dialect: "openai",
+            body: Bytes::from(body.to_owned()),
+        };
+        cache.insert(Arc::new(forged("one")), reply("1"));
+        cache.insert(Arc::new(forged("two")), reply("2"));
+        let got = |body: &str| cache.get(&forged(body)).and_then(|r| r.content);
+        assert_eq!(got("one").as_deref(), Some("1"));
+        assert_eq!(got("two").as_deref(), Some("2"));
+        assert_eq!(got("three"), None);
+    }
+
+    #[test]
+    fn url_and_dialect_are_part_of_the_key() {
+        let cache = ResponseCache::new();
+        let body = Bytes::from_static(b"{}");
+        cache.insert(Arc::new(cache.key("http://a", "openai", &body)), reply("A"));
+        assert!(cache.get(&cache.key("http://b", "openai", &body)).is_none());
+        assert!(cache
+            .get(&cache.key("http://a", "openai-compatible", &body))
+            .is_none());
+        assert!(cache.get(&cache.key("http://a", "openai", &body)).is_some());
+    }
+
+    #[test]
+    fn zero_entries_stores_nothing() {
+        let cache = ResponseCache::new().max_entries(0);
+        put(&cache, "a", "A");
+        assert!(cache.is_empty());
+        assert_eq!(cache.stats().insertions, 0);
+    }
+
+    #[test]
+    fn staged_replies_are_stored_only_on_commit() {
+        let cache = ResponseCache::new();
+        let options = Options::default();
+        let body = Bytes::from_static(b"{\"model\":\"m\"}");
+        let Lookup::Miss(miss) = lookup(Some(&cache), &options, "http://a", "openai", &body) else {
+            panic!("an empty cache cannot hit");
+        };
+        miss.stage(&options, &reply("A"));
+        assert!(cache.is_empty());
+        // A copy of the options does not carry the staged reply along.
+        options.clone().cache.commit();
+        assert!(cache.is_empty());
+        options.cache.commit();
+        assert_eq!(cache.len(), 1);
+        match lookup(Some(&cache), &options, "http://a", "openai", &body) {
+            Lookup::Hit(hit) => {
+                assert_eq!(hit.content.as_deref(), Some("A"));
+                assert_eq!(hit.cache_status.as_deref(), Some(LOCAL_HIT));
+            }
+            Lookup::Miss(_) => panic!("a committed reply is served"),
+        }
+        let mut skipping = Options::default();
+        skipping.cache.skip = true;
+        assert!(matches!(
+            lookup(Some(&cache), &skipping, "http://a", "openai", &body),
+            Lookup::Miss(Miss(Some(_)))
+        ));
+    }
+}

@@ -1,0 +1,152 @@
+//! One streamed model call: it hands out the pieces of the text the value is read from as they
+//! arrive, keeps all of it, and ends as the same [`Reply`] a plain request gives, so the judge sees
+//! no difference between a streamed reply and a whole one.
+
+use crate::dialect::{FinishReason, Reply};
+use crate::error::{Cut, Error};
+use crate::request::Mode;
+use crate::usage::Usage;
+
+use super::wire::Deltas;
+
+/// Which part of the reply carries the value: the content, or a tool call's arguments. Decided by
+/// the first piece that arrives, since a server asked for a tool call may answer in text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    Content,
+    ToolArguments,
+}
+
+pub(crate) struct Call {
+    deltas: Deltas,
+    mode: Mode,
+    channel: Option<Channel>,
+    text: String,
+    /// Text on the other channel, kept for the evidence (a tool call's arguments beside prose).
+    other: String,
+    refusal: Option<String>,
+    finish: Option<FinishReason>,
+    usage: Option<Usage>,
+    model: Option<String>,
+    done: bool,
+}
+
+impl Call {
+    pub(crate) fn new(deltas: Deltas, mode: Mode) -> Call {
+        Call {
+            deltas,
+            mode,
+            channel: None,
+            text: String::new(),
+            other: String::new(),
+            refusal: None,
+            finish: None,
+            usage: None,
+            model: None,
+            done: false,
+        }
+    }
+
+    /// Everything received so far on the value's channel.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The next piece of the value's text, as a range of [`text`](Self::text); `None` at the end
+    /// of the stream. A failure in the middle of the stream is a [`Error::Truncated`] that keeps what
+    /// arrived, except an error the provider reported in the stream, which is its own.
+    pub(crate) async fn next_piece(&mut self) -> Option<Result<std::ops::Range<usize>, Error>> {
+        while !self.done {
+            let delta = match self.deltas.next().await {
+                None => return None,
+                Some(Ok(delta)) => delta,
+                Some(Err(err @ (Error::Transport { .. } | Error::Timeout { .. }))) => {
+                    tracing::debug!(error = %err, "the stream broke");
+                    self.done = true;
+                    let cause = match err {
+                        Error::Timeout { .. } => Cut::Stalled,
+                        _ => Cut::StreamEnded,
+                    };
+                    return Some(Err(self.cut(cause)));
+                }
+                Some(Err(err)) => {
+                    self.done = true;
+                    return Some(Err(err));
+                }
+            };
+            self.done = delta.done;
+            if let Some(u) = delta.usage {
+                self.usage = Some(u);
+            }
+            if delta.finish.is_some() {
+                self.finish = delta.finish;
+            }
+            if delta.model.is_some() {
+                self.model = delta.model;
+            }
+            if let Some(refusal) = delta.refusal {
+                self.refusal
+                    .get_or_insert_with(String::new)
+                    .push_str(&refusal);
+            }
+            let (content, arguments) = (delta.content, delta.tool_arguments);
+            if self.channel.is_none() {
+                self.channel = match (&arguments, &content) {
+                    (Some(_), _) if self.mode == Mode::Tools => Some(Channel::ToolArguments),
+                    (_, Some(c)) if !c.is_empty() => Some(Channel::Content),
+                    (Some(_), _) => Some(Channel::ToolArguments),
+                    _ => None,
+                };
+            }
+            let (mine, theirs) = match self.channel {
+                Some(Channel::ToolArguments) => (arguments, content),
+                _ => (content, arguments),
+            };
+            if let Some(theirs) = theirs {
+                self.other.push_str(&theirs);
+            }
+            if let Some(piece) = mine.filter(|p| !p.is_empty()) {
+                let start = self.text.len();
+                self.text.push_str(&piece);
+                return Some(Ok(start..self.text.len()));
+            }
+        }
+        None
+    }
+
+    /// The whole reply, once the stream ended: what a plain request would have returned, or the cut
+    /// when the provider never said it was done.
+    pub(crate) fn into_reply(self) -> Result<Reply, Error> {
+        if !self.done && self.finish.is_none() {
+            return Err(self.cut(Cut::StreamEnded));
+        }
+        let text = Some(self.text).filter(|t| !t.is_empty());
+        let other = Some(self.other).filter(|t| !t.is_empty());
+        let (content, tool_arguments) = match self.channel {
+            Some(Channel::ToolArguments) => (other, text),
+            _ => (text, other),
+        };
+        Ok(Reply {
+            content,
+            tool_arguments,
+            refusal: self.refusal,
+            finish: self.finish.unwrap_or(FinishReason::Other),
+            usage: self.usage,
+            model: self.model,
+            cache_status: self.deltas.cache_status,
+        })
+    }
+
+    /// The usage the provider reported so far.
+    pub(crate) fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn cut(&self, cause: Cut) -> Error {
+        Error::Truncated {
+            partial: self.text.clone(),
+            usage: self.usage.unwrap_or_default(),
+            cause,
+        }
+    }
+}

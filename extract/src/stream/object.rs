@@ -1,0 +1,318 @@
+//! A streamed extraction of one value: partial values as the fields arrive, then the value judged
+//! exactly as a plain extraction's (schema, serde, `validate`), with reasks when it is invalid.
+
+use std::fmt;
+
+use futures_util::Stream;
+use tracing::Instrument;
+
+use super::call::Call;
+use super::json::{Event, Parser, Seg};
+use crate::error::{Error, Violation};
+use crate::request::{Attempts, Extraction, Input, Run, Verdict};
+use crate::{Enforceable, Extract};
+
+/// What a [`PartialStream`] has to say next.
+pub enum Update<'a, T: Extract> {
+    /// The value so far: every field that has started, strings as far as they arrived, lists with
+    /// their elements so far. Borrowed, so following a stream costs nothing per update.
+    Partial(&'a T::Partial),
+    /// The reply was invalid and the model is being asked again; partial values start over.
+    Reask {
+        /// The attempt about to start (2 for the first reask).
+        attempt: u32,
+        /// What was wrong with the previous reply.
+        errors: Vec<Violation>,
+    },
+    /// The validated value, with its metadata. The last update.
+    Done(Extraction<T>),
+}
+
+impl<T: Extract> fmt::Debug for Update<'_, T>
+where
+    T: fmt::Debug,
+    T::Partial: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Update::Partial(p) => f.debug_tuple("Partial").field(p).finish(),
+            Update::Reask { attempt, errors } => f
+                .debug_struct("Reask")
+                .field("attempt", attempt)
+                .field("errors", errors)
+                .finish(),
+            Update::Done(done) => f.debug_tuple("Done").field(done).finish(),
+        }
+    }
+}
+
+/// An owned [`Update`], for use as a [`Stream`] item ([`PartialStream::into_stream`]).
+#[derive(Debug, Clone)]
+pub enum Snapshot<T: Extract> {
+    /// A copy of the value so far.
+    Partial(T::Partial),
+    /// The model is being asked again.
+    Reask {
+        /// The attempt about to start.
+        attempt: u32,
+        /// What was wrong with the previous reply.
+        errors: Vec<Violation>,
+    },
+    /// The validated value. The last item.
+    Done(Extraction<T>),
+}
+
+/// A streamed extraction, from [`ExtractRequest::stream`](crate::ExtractRequest::stream).
+///
+/// Call [`next`](Self::next) until it returns `None`: it yields [`Update::Partial`] each time the
+/// value changed, [`Update::Reask`] when an invalid reply is being retried, and ends with
+/// [`Update::Done`] or an error. The partial value is built in place by an incremental parser, so
+/// a reply of `n` bytes costs `O(n)` however finely it is chunked; [`into_stream`](Self::into_stream)
+/// gives a `Stream` of owned snapshots instead, at the price of a clone per update.
+///
+/// Dropping it cancels the request. A stream cut before the provider said it was done ends with
+/// [`Error::Truncated`] holding everything received. Where the provider cannot stream in the mode
+/// (Workers AI's JSON mode), the request is sent plainly and its reply yields one partial value and
+/// the result.
+///
+/// ```no_run
+/// # use extract::{Client, Extract};
+/// # #[derive(Debug, serde::Deserialize, schemars::JsonSchema, Extract)]
+/// # struct CalendarEvent { name: String, date: String, participants: Vec<String> }
+/// # async fn run(client: &Client) -> Result<(), extract::Error> {
+/// use extract::stream::Update;
+///
+/// let mut stream = client.extract::<CalendarEvent>("Alice and Bob meet on Friday.").stream();
+/// while let Some(update) = stream.next().await {
+///     match update? {
+///         Update::Partial(event) => println!("so far: {:?}", event.name),
+///         Update::Reask { errors, .. } => println!("asking again: {errors:?}"),
+///         Update::Done(extraction) => println!("done: {:?}", extraction.value),
+///         _ => {}
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+#[must_use = "a stream does nothing until it is polled"]
+pub struct PartialStream<'c, T: Extract> {
+    run: Run<'c>,
+    input: Input,
+    state: Option<Attempts>,
+    call: Option<Call>,
+    parser: Parser,
+    /// Whether the parser gave up on this reply (invalid JSON): the judge has the last word then.
+    parser_failed: bool,
+    partial: Option<T::Partial>,
+    finished: bool,
+    span: tracing::Span,
+}
+
+impl<'c, T: Extract> PartialStream<'c, T> {
+    pub(crate) fn new(run: Run<'c>, input: Input) -> Self {
+        let span = run.span::<T>();
+        PartialStream {
+            run,
+            input,
+            state: None,
+            call: None,
+            parser: Parser::lenient(),
+            parser_failed: false,
+            partial: None,
+            finished: false,
+            span,
+        }
+    }
+
+    /// The next update; `None` after [`Update::Done`] or an error.
+    pub async fn next(&mut self) -> Option<Result<Update<'_, T>, Error>> {
+        let span = self.span.clone();
+        self.step().instrument(span).await
+    }
+
+    async fn step(&mut self) -> Option<Result<Update<'_, T>, Error>> {
+        // Decided first and borrowed after: a borrow of the partial value returned from inside the
+        // loop would hold `self` for every iteration.
+        let next = self.advance().await?;
+        Some(match next {
+            Next::Changed => Ok(Update::Partial(self.partial.as_ref()?)),
+            Next::Reask { attempt, errors } => Ok(Update::Reask { attempt, errors }),
+            Next::Done(done) => Ok(Update::Done(*done)),
+            Next::Failed(err) => Err(err),
+        })
+    }
+
+    async fn advance(&mut self) -> Option<Next<T>> {
+        loop {
+            if self.finished {
+                return None;
+            }
+            if self.call.is_none() {
+                if let Err(err) = self.open().await {
+                    self.finished = true;
+                    return Some(Next::Failed(err));
+                }
+            }
+            let Some(call) = self.call.as_mut() else {
+                continue;
+            };
+            match call.next_piece().await {
+                Some(Ok(range)) => {
+                    if self.feed(range) && self.partial.is_some() {
+                        return Some(Next::Changed);
+                    }
+                }
+                Some(Err(err)) => {
+                    self.finished = true;
+                    return Some(Next::Failed(self.with_earlier_usage(err)));
+                }
+                None => {
+                    let call = self.call.take()?;
+                    let reply = match call.into_reply() {
+                        Ok(reply) => reply,
+                        Err(err) => {
+                            self.finished = true;
+                            return Some(Next::Failed(self.with_earlier_usage(err)));
+                        }
+                    };
+                    let state = self
+                        .state
+                        .get_or_insert_with(|| self.run.begin(&self.input));
+                    return Some(match self.run.judge_reply::<T>(state, reply) {
+                        Verdict::Done(done) => {
+                            self.finished = true;
+                            Next::Done(Box::new(done))
+                        }
+                        Verdict::Failed(err) => {
+                            self.finished = true;
+                            Next::Failed(err)
+                        }
+                        Verdict::Reask(errors) => Next::Reask {
+                            attempt: state.made + 1,
+                            errors,
+                        },
+                    });
+                }
+            }
+        }
+    }
+
+    /// The stream as a [`Stream`] of owned snapshots: each partial value is cloned.
+    pub fn into_stream(self) -> impl Stream<Item = Result<Snapshot<T>, Error>> + Send + 'c
+    where
+        T::Partial: Clone,
+    {
+        futures_util::stream::unfold(self, |mut stream| async move {
+            let item = stream.next().await?.map(|update| match update {
+                Update::Partial(p) => Snapshot::Partial(p.clone()),
+                Update::Reask { attempt, errors } => Snapshot::Reask { attempt, errors },
+                Update::Done(done) => Snapshot::Done(done),
+            });
+            Some((item, stream))
+        })
+    }
+
+    /// The value as far as it arrived, if anything did.
+    pub fn partial(&self) -> Option<&T::Partial> {
+        self.partial.as_ref()
+    }
+
+    /// Opens the next attempt's stream, falling back to a simpler mode where the server rejects an
+    /// automatically chosen one, as a plain extraction does.
+    async fn open(&mut self) -> Result<(), Error> {
+        loop {
+            let state = self
+                .state
+                .get_or_insert_with(|| self.run.begin(&self.input));
+            state.made += 1;
+            let opened = self
+                .run
+                .client
+                .open_stream(
+                    &self.run.model,
+                    self.run.mode,
+                    Some(&self.run.prepared),
+                    &state.turns,
+                    &self.run.options,
+                )
+                .await;
+            match opened {
+                Ok(deltas) => {
+                    self.call = Some(Call::new(deltas, self.run.mode));
+                    self.parser = Parser::lenient();
+                    self.parser_failed = false;
+                    self.partial = None;
+                    return Ok(());
+                }
+                Err(err) => {
+                    self.run.fall_back(err)?;
+                    // A new mode sends new instructions: start the conversation over.
+                    self.state = None;
+                }
+            }
+        }
+    }
+
+    /// Feeds a new piece of the reply to the parser and the partial value; whether anything changed.
+    fn feed(&mut self, range: std::ops::Range<usize>) -> bool {
+        let (Some(call), false) = (self.call.as_ref(), self.parser_failed) else {
+            return false;
+        };
+        let piece = &call.text().as_bytes()[range];
+        let wrap = self.run.prepared.wrap_key;
+        let partial = &mut self.partial;
+        let mut changed = false;
+        let fed = self.parser.feed(piece, |path: &[Seg], event: &Event<'_>| {
+            let at = match (wrap, path.split_first()) {
+                (None, _) => path,
+                (Some(key), Some((Seg::Key(k), rest))) if &**k == key => rest,
+                (Some(_), _) => return,
+            };
+            <T as Enforceable>::feed(partial, at, event);
+            changed = true;
+        });
+        if let Err(err) = fed {
+            tracing::debug!(error = %err, "the streamed reply is not valid JSON so far; the judge will decide");
+            self.parser_failed = true;
+        }
+        changed
+    }
+
+    /// A cut or failure in this attempt, with the tokens of the earlier attempts added.
+    fn with_earlier_usage(&self, err: Error) -> Error {
+        let earlier = self.state.as_ref().map(|s| s.usage).unwrap_or_default();
+        match err {
+            Error::Truncated {
+                partial,
+                usage,
+                cause,
+            } => Error::Truncated {
+                partial,
+                usage: earlier + usage,
+                cause,
+            },
+            other => other,
+        }
+    }
+}
+
+/// What [`PartialStream::advance`] found, before anything is borrowed for the caller.
+enum Next<T> {
+    Changed,
+    Reask {
+        attempt: u32,
+        errors: Vec<Violation>,
+    },
+    Done(Box<Extraction<T>>),
+    Failed(Error),
+}
+
+impl<T: Extract> fmt::Debug for PartialStream<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartialStream")
+            .field("schema", &T::NAME)
+            .field("model", &self.run.model)
+            .field("mode", &self.run.mode)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
