@@ -227,8 +227,8 @@ async fn once(
             .await
             .map_err(|e| transport_error(e, started))?;
         let status = response.status();
-        let headers = response.headers().clone();
-        let body = read_capped(&mut response, status, policy.max_response_bytes, started).await?;
+        let headers = std::mem::take(response.headers_mut());
+        let body = read_capped(response, status, policy.max_response_bytes, started).await?;
         Ok(HttpReply {
             status: status.as_u16(),
             headers,
@@ -244,15 +244,23 @@ async fn once(
 }
 
 async fn read_capped(
-    response: &mut reqwest::Response,
+    mut response: reqwest::Response,
     status: StatusCode,
     cap: usize,
     started: Instant,
 ) -> Result<Vec<u8>, Error> {
-    if let Some(len) = response.content_length() {
-        if len > cap as u64 {
-            return Err(too_large(status, cap));
+    match response.content_length() {
+        Some(len) if len > cap as u64 => return Err(too_large(status, cap)),
+        // A declared length bounds the body (the HTTP layer reads no further), so it is read whole
+        // without checking each chunk against the cap.
+        Some(_) => {
+            return response
+                .bytes()
+                .await
+                .map(Vec::from)
+                .map_err(|e| transport_error(e, started))
         }
+        None => {}
     }
     let mut body = Vec::new();
     while let Some(chunk) = response
