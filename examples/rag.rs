@@ -99,6 +99,8 @@ async fn main() -> Result<(), Error> {
             }
         })
         .temperature(0.0)
+        // A small model can run on in the free-text answer; this bounds the wait.
+        .max_tokens(300)
         .await;
     match result {
         Ok(extraction) => {

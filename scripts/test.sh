@@ -38,6 +38,10 @@ url="$(bash scripts/local-model.sh start)"
 trap 'bash scripts/local-model.sh stop' EXIT
 export EXTRACT_LOCAL_BASE_URL="$url"
 echo "serving at $url" >&2
+# The same model embedding on a server of its own (one slot), shared by the live tests.
+EXTRACT_LOCAL_EMBED_URL="$(bash scripts/local-model.sh start-embeddings)"
+export EXTRACT_LOCAL_EMBED_URL
+echo "embeddings at $EXTRACT_LOCAL_EMBED_URL" >&2
 
 say "cargo fmt --check"
 cargo fmt --all -- --check

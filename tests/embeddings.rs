@@ -704,3 +704,30 @@ async fn nearest_finds_the_closest_text() {
         Some(0.0)
     );
 }
+
+#[tokio::test]
+async fn embeddings_can_go_to_a_server_of_their_own() {
+    let chat = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(OpenAiEcho { stagger: false })
+        .expect(0)
+        .mount(&chat)
+        .await;
+    let embedder = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/embeddings"))
+        .and(header("authorization", "Bearer sk-shared"))
+        .respond_with(OpenAiEcho { stagger: false })
+        .expect(1)
+        .mount(&embedder)
+        .await;
+    let client = fast(
+        Client::builder()
+            .base_url(format!("{}/v1", chat.uri()))
+            .embeddings_base_url(format!("{}/v1/", embedder.uri()))
+            .api_key("sk-shared")
+            .model("m"),
+    );
+    let embeddings = client.embed(["t7"]).await.expect("embeddings");
+    assert_eq!(embeddings.vectors, [vec![7.0, 1.0]]);
+}

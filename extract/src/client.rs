@@ -46,6 +46,8 @@ struct Inner {
     fallbacks: Mutex<HashMap<String, Mode>>,
     /// The model embeddings use when the request names none.
     embedding_model: Option<String>,
+    /// Where embeddings are asked for, when not at `base_url`.
+    embeddings_base_url: Option<String>,
     input_limit: InputLimit,
     /// Keeps a local model server alive as long as a client uses it.
     #[cfg(feature = "local")]
@@ -294,6 +296,20 @@ impl Client {
             .unwrap_or(&self.inner.model)
     }
 
+    /// The base URL embeddings are asked for at: the one set with
+    /// [`ClientBuilder::embeddings_base_url`], else a local model's embeddings server (started on
+    /// first use), else the client's base URL.
+    pub(crate) async fn embeddings_base(&self) -> Result<String, Error> {
+        if let Some(url) = &self.inner.embeddings_base_url {
+            return Ok(url.clone());
+        }
+        #[cfg(feature = "local")]
+        if let Some(local) = &self.inner._local {
+            return local.embeddings_base_url().await;
+        }
+        Ok(self.inner.base_url.clone())
+    }
+
     pub(crate) fn input_limit(&self) -> &InputLimit {
         &self.inner.input_limit
     }
@@ -353,6 +369,7 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     policy: Policy,
     pub(crate) embedding_model: Option<String>,
+    pub(crate) embeddings_base_url: Option<String>,
     pub(crate) input_limit: InputLimit,
     #[cfg(feature = "local")]
     local: Option<Arc<crate::local::LocalModel>>,
@@ -382,6 +399,7 @@ impl Default for ClientBuilder {
                 max_response_bytes: 8 * 1024 * 1024,
             },
             embedding_model: None,
+            embeddings_base_url: None,
             input_limit: InputLimit::default(),
             #[cfg(feature = "local")]
             local: None,
@@ -564,6 +582,10 @@ impl ClientBuilder {
                 policy: self.policy,
                 fallbacks: Mutex::new(HashMap::new()),
                 embedding_model: self.embedding_model.filter(|m| !m.trim().is_empty()),
+                embeddings_base_url: self
+                    .embeddings_base_url
+                    .map(|u| u.trim().trim_end_matches('/').to_owned())
+                    .filter(|u| !u.is_empty()),
                 input_limit: self.input_limit,
                 #[cfg(feature = "local")]
                 _local: self.local,

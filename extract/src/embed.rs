@@ -152,6 +152,14 @@ impl crate::ClientBuilder {
         self.embedding_model = Some(model.into());
         self
     }
+
+    /// Where [`Client::embed`] sends its requests, when not to the [`base_url`](Self::base_url):
+    /// a second server of the same protocol that serves embeddings (llama.cpp's `llama-server
+    /// --embeddings`, a text-embeddings-inference instance). Same key and headers.
+    pub fn embeddings_base_url(mut self, url: impl Into<String>) -> Self {
+        self.embeddings_base_url = Some(url.into());
+        self
+    }
 }
 
 impl<'c> EmbedRequest<'c> {
@@ -193,7 +201,7 @@ impl<'c> EmbedRequest<'c> {
         let size = self
             .batch_size
             .unwrap_or_else(|| dialect.embed_batch_limit());
-        let url = dialect.embeddings_url(client.base_url(), &model)?;
+        let url = dialect.embeddings_url(&client.embeddings_base().await?, &model)?;
         let span = tracing::info_span!(
             "embed",
             model = %model,

