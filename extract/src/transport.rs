@@ -110,8 +110,8 @@ pub(crate) async fn post_stream(
         if status.is_success() && is_event_stream(response.headers()) {
             return Ok(Outcome::Answer(Opened::Stream(response)));
         }
-        let headers = response.headers().clone();
-        let read = read_capped(&mut response, status, policy.max_response_bytes, started);
+        let headers = std::mem::take(response.headers_mut());
+        let read = read_capped(response, status, policy.max_response_bytes, started);
         let body = match tokio::time::timeout(policy.timeout, read).await {
             Ok(body) => body?,
             Err(_) => {
