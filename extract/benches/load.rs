@@ -18,6 +18,8 @@
 //! cargo bench -p extract --bench load -- --only extract --rounds 1 --secs 10   # under a profiler
 //! ```
 
+#![allow(missing_docs)]
+
 mod common;
 
 use std::convert::Infallible;

@@ -6,52 +6,52 @@ use serde::{Deserialize, Serialize};
 
 /// A calendar event mentioned in the text.
 #[derive(Debug, Serialize, Deserialize, JsonSchema, extract::Extract)]
-pub struct CalendarEvent {
+pub(crate) struct CalendarEvent {
     /// Short name of the event
-    pub name: String,
-    pub date: String,
-    pub participants: Vec<String>,
+    pub(crate) name: String,
+    pub(crate) date: String,
+    pub(crate) participants: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema, extract::Extract)]
 #[serde(rename_all = "UPPERCASE")]
-pub enum Currency {
+pub(crate) enum Currency {
     Usd,
     Eur,
     Gbp,
 }
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema, extract::Extract)]
-pub struct LineItem {
-    pub description: String,
-    pub quantity: i64,
-    pub unit_price: f64,
+pub(crate) struct LineItem {
+    pub(crate) description: String,
+    pub(crate) quantity: i64,
+    pub(crate) unit_price: f64,
     /// Stock-keeping unit, when printed
-    pub sku: Option<String>,
+    pub(crate) sku: Option<String>,
 }
 
 /// An invoice with its line items.
 #[derive(Debug, Serialize, Deserialize, JsonSchema, extract::Extract)]
-pub struct Invoice {
-    pub number: String,
-    pub vendor: String,
-    pub currency: Currency,
-    pub line_items: Vec<LineItem>,
-    pub total: f64,
+pub(crate) struct Invoice {
+    pub(crate) number: String,
+    pub(crate) vendor: String,
+    pub(crate) currency: Currency,
+    pub(crate) line_items: Vec<LineItem>,
+    pub(crate) total: f64,
 }
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema, extract::Extract)]
-pub struct Address {
-    pub street: String,
-    pub city: String,
-    pub postal_code: Option<String>,
+pub(crate) struct Address {
+    pub(crate) street: String,
+    pub(crate) city: String,
+    pub(crate) postal_code: Option<String>,
     /// ISO 3166-1 alpha-2 code
-    pub country: String,
+    pub(crate) country: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema, extract::Extract)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ContactPoint {
+pub(crate) enum ContactPoint {
     Email {
         address: String,
     },
@@ -63,7 +63,7 @@ pub enum ContactPoint {
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema, extract::Extract)]
 #[serde(rename_all = "snake_case")]
-pub enum Role {
+pub(crate) enum Role {
     Engineer,
     Manager,
     Sales,
@@ -72,24 +72,25 @@ pub enum Role {
 
 /// A person, where they live and work, and how to reach them.
 #[derive(Debug, Serialize, Deserialize, JsonSchema, extract::Extract)]
-pub struct Person {
+pub(crate) struct Person {
     /// Think step by step before filling the other fields.
-    pub reasoning: String,
-    pub name: String,
-    pub age: Option<u8>,
-    pub home: Address,
-    pub work: Option<Address>,
-    pub role: Role,
-    pub contacts: Vec<ContactPoint>,
+    pub(crate) reasoning: String,
+    pub(crate) name: String,
+    pub(crate) age: Option<u8>,
+    pub(crate) home: Address,
+    pub(crate) work: Option<Address>,
+    pub(crate) role: Role,
+    pub(crate) contacts: Vec<ContactPoint>,
     #[serde(default)]
-    pub nicknames: Vec<String>,
+    pub(crate) nicknames: Vec<String>,
 }
 
 /// A valid `CalendarEvent` reply.
-pub const EVENT: &str = r#"{"name":"Science fair","date":"Friday","participants":["Alice","Bob"]}"#;
+pub(crate) const EVENT: &str =
+    r#"{"name":"Science fair","date":"Friday","participants":["Alice","Bob"]}"#;
 
 /// A valid `Invoice` reply of at least `bytes` bytes (line items are added until it is).
-pub fn invoice_reply(bytes: usize) -> String {
+pub(crate) fn invoice_reply(bytes: usize) -> String {
     let mut invoice = Invoice {
         number: "INV-2024-0042".into(),
         vendor: "Acme Office Supplies Ltd.".into(),

@@ -121,7 +121,50 @@ pub(crate) fn lower(schema: &Value, wrap_key: &str, refs: Refs) -> (Value, bool)
             map.insert("$defs".into(), Value::Object(lowered_defs));
         }
     }
+    flatten_any_of(&mut root);
     (root, wrapped)
+}
+
+/// Splices an `anyOf` that is the whole of an `anyOf` option into its parent (what inlining an
+/// enum's definition into `Option<Enum>` leaves), and drops repeated options: the same union,
+/// written once.
+fn flatten_any_of(schema: &mut Value) {
+    let Value::Object(map) = schema else { return };
+    for (key, value) in map.iter_mut() {
+        match (key.as_str(), value) {
+            ("properties" | "$defs", Value::Object(children)) => {
+                children.values_mut().for_each(flatten_any_of)
+            }
+            ("anyOf" | "allOf" | "prefixItems", Value::Array(items)) => {
+                items.iter_mut().for_each(flatten_any_of)
+            }
+            ("items" | "additionalProperties", child) => flatten_any_of(child),
+            _ => {}
+        }
+    }
+    let Some(Value::Array(options)) = map.get_mut("anyOf") else {
+        return;
+    };
+    let mut flat: Vec<Value> = Vec::with_capacity(options.len());
+    for option in options.drain(..) {
+        match option {
+            Value::Object(mut inner) if inner.len() == 1 && inner.contains_key("anyOf") => {
+                if let Some(Value::Array(nested)) = inner.remove("anyOf") {
+                    for item in nested {
+                        if !flat.contains(&item) {
+                            flat.push(item);
+                        }
+                    }
+                }
+            }
+            other => {
+                if !flat.contains(&other) {
+                    flat.push(other);
+                }
+            }
+        }
+    }
+    *options = flat;
 }
 
 struct Cx<'a> {
@@ -636,6 +679,36 @@ mod tests {
         let (inlined, _) = lower(&schema, "x", Refs::Inline);
         let all_inlined = serde_json::to_string(&inlined).unwrap_or_default().len();
         assert!(kept < all_inlined, "{kept} < {all_inlined}");
+    }
+
+    #[test]
+    fn a_union_inlined_into_a_union_is_one_union() {
+        let schema = json!({
+            "type": "object",
+            "properties": {"contact": {"anyOf": [{"$ref": "#/$defs/Contact"}, {"type": "null"}]}},
+            "required": ["contact"],
+            "$defs": {"Contact": {"oneOf": [
+                {"type": "object", "properties": {"email": {"type": "string"}}, "required": ["email"]},
+                {"type": "object", "properties": {"phone": {"type": "string"}}, "required": ["phone"]},
+                {"type": "null"}
+            ]}}
+        });
+        let (lowered, _) = lower(&schema, "x", Refs::Keep);
+        let options = lowered["properties"]["contact"]["anyOf"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(options.len(), 3, "{options:#?}");
+        assert!(options[0]["properties"].get("email").is_some());
+        assert!(options[1]["properties"].get("phone").is_some());
+        assert_eq!(options[2], json!({"type": "null"}));
+        // An enum's value that happens to look like a union is data, and stays as it is.
+        let data = json!({"type": "object", "properties": {"v": {"enum": [{"anyOf": [{"anyOf": [1]}]}]}}, "required": ["v"]});
+        let (lowered, _) = lower(&data, "x", Refs::Keep);
+        assert_eq!(
+            lowered["properties"]["v"]["enum"],
+            data["properties"]["v"]["enum"]
+        );
     }
 
     #[test]

@@ -21,5 +21,5 @@ pub use elements::ElementStream;
 pub use object::{PartialStream, Snapshot, Update};
 pub use text::{StreamSummary, TextStream};
 
-pub use json::{Event, Seg};
+pub use json::{Event, ParseError, Parser, Seg};
 pub use partial::feed_atomic;
