@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use extract::testing::MockProvider;
-use extract_workspace_tests::live_base_url;
+use extract_workspace_tests::{live_base_url, live_embeddings_url};
 use serde_json::json;
 
 /// The built example `name`, next to this test binary (`target/debug/examples/name`).
@@ -252,4 +252,68 @@ fn live_errors_are_explained() {
     };
     assert!(text.contains("cut off at the token limit"), "{text}");
     assert!(text.contains("transport error"), "{text}");
+}
+
+/// Runs an example as a user with no provider configured would: the local model for chat, and the
+/// local embeddings server beside it.
+fn live_local(name: &str) -> Option<String> {
+    live_local_allowing(name, &[])
+}
+
+/// [`live_local`], where the example may also end with one of the typed errors in `allowed` (a 135M
+/// model can run on until the token limit, which the example reports as `Truncated`).
+fn live_local_allowing(name: &str, allowed: &[&str]) -> Option<String> {
+    let url = live_base_url()?;
+    let embed = live_embeddings_url()?;
+    let output = Command::new(example(name))
+        .current_dir(scratch())
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("EXTRACT_MODEL")
+        .env("EXTRACT_LOCAL_BASE_URL", url)
+        .env("EXTRACT_LOCAL_EMBED_URL", embed)
+        .output()
+        .expect("runs");
+    let text = stdout(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success()
+            || allowed
+                .iter()
+                .any(|e| stderr.contains(&format!("Error: {e}"))),
+        "{name} failed: {text}\n{stderr}"
+    );
+    Some(text)
+}
+
+#[test]
+fn live_moderation() {
+    let Some(text) = live_local("moderation") else {
+        return;
+    };
+    assert!(!text.trim().is_empty());
+}
+
+#[test]
+fn live_embeddings() {
+    let Some(text) = live_local("embeddings") else {
+        return;
+    };
+    assert!(!text.trim().is_empty());
+}
+
+#[test]
+fn live_rag() {
+    let Some(text) = live_local_allowing("rag", &["Truncated"]) else {
+        return;
+    };
+    assert!(text.contains("retrieved ["), "{text}");
+}
+
+#[test]
+fn live_models() {
+    let Some(text) = live_local("models") else {
+        return;
+    };
+    assert!(!text.trim().is_empty());
 }
