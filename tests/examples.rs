@@ -23,6 +23,14 @@ fn example(name: &str) -> PathBuf {
     path
 }
 
+/// The live examples run one at a time: each sends several requests, and a 4-slot 135M server
+/// shared by a dozen programs at once would time them out rather than test them.
+static LIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn live_turn() -> std::sync::MutexGuard<'static, ()> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Runs an example with the provider at `base_url` (and no other configuration from the outside).
 fn run(name: &str, base_url: &str, model: &str, args: &[&str], dir: &std::path::Path) -> Output {
     let output = Command::new(example(name))
@@ -156,6 +164,7 @@ async fn chat_keeps_its_history_in_a_file_and_summarises_it() {
 
 fn live(name: &str, args: &[&str]) -> Option<String> {
     let url = live_base_url()?;
+    let _turn = live_turn();
     let out = run(name, &url, extract::local::MODEL, args, &scratch());
     Some(stdout(&out))
 }
@@ -187,6 +196,7 @@ fn live_stream_text() {
 #[test]
 fn live_stream_elements() {
     let Some(url) = live_base_url() else { return };
+    let _turn = live_turn();
     // A 135M model may not end a list by itself: a cut after some elements is a correct outcome,
     // which the example reports as an error exit; what it printed before counts.
     let out = Command::new(example("stream_elements"))
@@ -265,6 +275,7 @@ fn live_local(name: &str) -> Option<String> {
 fn live_local_allowing(name: &str, allowed: &[&str]) -> Option<String> {
     let url = live_base_url()?;
     let embed = live_embeddings_url()?;
+    let _turn = live_turn();
     let output = Command::new(example(name))
         .current_dir(scratch())
         .env_remove("OPENAI_API_KEY")
