@@ -20,6 +20,7 @@ use serde::Deserialize;
 #[extract(instructions = "Summarise the conversation between the user and the assistant.")]
 struct Summary {
     /// The subject of the conversation, in a few words
+    #[schemars(length(max = 80))]
     topic: String,
     /// What the user asked for, one short item per request
     #[schemars(length(max = 5))]

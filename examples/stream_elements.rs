@@ -14,7 +14,9 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize, JsonSchema, Extract)]
 struct CalendarEvent {
     /// Short name of the event
+    #[schemars(length(max = 60))]
     name: String,
+    #[schemars(length(max = 40))]
     date: String,
 }
 
