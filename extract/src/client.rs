@@ -168,10 +168,12 @@ impl Client {
         self.inner.token_budget
     }
 
-    /// Logs a text of the conversation, when the client was asked to.
-    pub(crate) fn trace_text(&self, what: &'static str, text: &str) {
+    /// Logs a text of the conversation, when the client was asked to. Takes bytes so a request body
+    /// is decoded only when it is logged, not on every request.
+    pub(crate) fn trace_text(&self, what: &'static str, text: &[u8]) {
         if self.inner.trace_content {
-            tracing::debug!(target: "extract::content", what, text, "content");
+            let text = String::from_utf8_lossy(text);
+            tracing::debug!(target: "extract::content", what, text = %text, "content");
         }
     }
 
@@ -278,7 +280,7 @@ impl Client {
         let url = dialect.chat_url(&self.inner.base_url, request.model);
         let mut headers = self.inner.headers.clone();
         dialect.request_headers(request, &mut headers)?;
-        self.trace_text("request", &String::from_utf8_lossy(&body));
+        self.trace_text("request", &body);
         Ok((url, headers, body))
     }
 }

@@ -540,7 +540,7 @@ impl Run<'_> {
             return Verdict::Failed(Error::Refusal { refusal, usage });
         }
         let raw = reply.text(self.mode).unwrap_or_default().to_owned();
-        self.client.trace_text("reply", &raw);
+        self.client.trace_text("reply", raw.as_bytes());
         match reply.finish {
             FinishReason::Length => {
                 return Verdict::Failed(Error::Truncated {

@@ -4,7 +4,7 @@
 
 use crate::dialect::{FinishReason, Reply};
 use crate::error::{Cut, Error};
-use crate::request::Mode;
+use crate::request::{Attempts, Input, Mode, Run};
 use crate::usage::Usage;
 
 use super::wire::Deltas;
@@ -148,5 +148,54 @@ impl Call {
             usage: self.usage.unwrap_or_default(),
             cause,
         }
+    }
+}
+
+/// Opens the next attempt of a typed stream: counts it, asks for a stream with the conversation so
+/// far, and falls back to a simpler mode where the server rejects an automatically chosen one (a new
+/// mode sends new instructions, so the conversation starts over), as a plain extraction does.
+pub(crate) async fn open_attempt(
+    run: &mut Run<'_>,
+    state: &mut Option<Attempts>,
+    input: &Input,
+) -> Result<Call, Error> {
+    loop {
+        let attempts = state.get_or_insert_with(|| run.begin(input));
+        attempts.made += 1;
+        let opened = run
+            .client
+            .open_stream(
+                &run.model,
+                run.mode,
+                Some(&run.prepared),
+                &attempts.turns,
+                &run.options,
+            )
+            .await;
+        match opened {
+            Ok(deltas) => return Ok(Call::new(deltas, run.mode)),
+            Err(err) => {
+                run.fall_back(err)?;
+                *state = None;
+            }
+        }
+    }
+}
+
+/// A cut in this attempt, with the tokens of the earlier attempts added, so a `Truncated` from a
+/// stream reports what the whole extraction spent, as a plain extraction's does.
+pub(crate) fn with_earlier_usage(err: Error, state: Option<&Attempts>) -> Error {
+    let earlier = state.map(|s| s.usage).unwrap_or_default();
+    match err {
+        Error::Truncated {
+            partial,
+            usage,
+            cause,
+        } => Error::Truncated {
+            partial,
+            usage: earlier + usage,
+            cause,
+        },
+        other => other,
     }
 }

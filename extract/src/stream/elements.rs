@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use futures_util::Stream;
 
-use super::call::Call;
+use super::call::{open_attempt, with_earlier_usage, Call};
 use super::json::{Event, Parser, Seg};
 use super::text::StreamSummary;
 use crate::error::{Error, StopReason, Violation};
@@ -142,7 +142,7 @@ impl<T: Extract> Driver<'_, T> {
                 Some(Ok(range)) => self.feed(range),
                 Some(Err(err)) => {
                     self.finished = true;
-                    return Some(Err(err));
+                    return Some(Err(with_earlier_usage(err, self.state.as_ref())));
                 }
                 None => self.conclude(),
             }
@@ -150,35 +150,11 @@ impl<T: Extract> Driver<'_, T> {
     }
 
     async fn open(&mut self) -> Result<(), Error> {
-        loop {
-            let state = self
-                .state
-                .get_or_insert_with(|| self.run.begin(&self.input));
-            state.made += 1;
-            let opened = self
-                .run
-                .client
-                .open_stream(
-                    &self.run.model,
-                    self.run.mode,
-                    Some(&self.run.prepared),
-                    &state.turns,
-                    &self.run.options,
-                )
-                .await;
-            match opened {
-                Ok(deltas) => {
-                    self.call = Some(Call::new(deltas, self.run.mode));
-                    self.parser = Parser::lenient();
-                    self.judging = true;
-                    return Ok(());
-                }
-                Err(err) => {
-                    self.run.fall_back(err)?;
-                    self.state = None;
-                }
-            }
-        }
+        let call = open_attempt(&mut self.run, &mut self.state, &self.input).await?;
+        self.call = Some(call);
+        self.parser = Parser::lenient();
+        self.judging = true;
+        Ok(())
     }
 
     /// Feeds a piece of the reply to the parser; each element that closes is judged alone.

@@ -6,7 +6,7 @@ use std::fmt;
 use futures_util::Stream;
 use tracing::Instrument;
 
-use super::call::Call;
+use super::call::{open_attempt, with_earlier_usage, Call};
 use super::json::{Event, Parser, Seg};
 use crate::error::{Error, Violation};
 use crate::request::{Attempts, Extraction, Input, Run, Verdict};
@@ -163,7 +163,7 @@ impl<'c, T: Extract> PartialStream<'c, T> {
                 }
                 Some(Err(err)) => {
                     self.finished = true;
-                    return Some(Next::Failed(self.with_earlier_usage(err)));
+                    return Some(Next::Failed(with_earlier_usage(err, self.state.as_ref())));
                 }
                 None => {
                     let call = self.call.take()?;
@@ -171,7 +171,10 @@ impl<'c, T: Extract> PartialStream<'c, T> {
                         Ok(reply) => reply,
                         Err(err) => {
                             self.finished = true;
-                            return Some(Next::Failed(self.with_earlier_usage(err)));
+                            return Some(Next::Failed(with_earlier_usage(
+                                err,
+                                self.state.as_ref(),
+                            )));
                         }
                     };
                     let state = self
@@ -216,40 +219,13 @@ impl<'c, T: Extract> PartialStream<'c, T> {
         self.partial.as_ref()
     }
 
-    /// Opens the next attempt's stream, falling back to a simpler mode where the server rejects an
-    /// automatically chosen one, as a plain extraction does.
     async fn open(&mut self) -> Result<(), Error> {
-        loop {
-            let state = self
-                .state
-                .get_or_insert_with(|| self.run.begin(&self.input));
-            state.made += 1;
-            let opened = self
-                .run
-                .client
-                .open_stream(
-                    &self.run.model,
-                    self.run.mode,
-                    Some(&self.run.prepared),
-                    &state.turns,
-                    &self.run.options,
-                )
-                .await;
-            match opened {
-                Ok(deltas) => {
-                    self.call = Some(Call::new(deltas, self.run.mode));
-                    self.parser = Parser::lenient();
-                    self.parser_failed = false;
-                    self.partial = None;
-                    return Ok(());
-                }
-                Err(err) => {
-                    self.run.fall_back(err)?;
-                    // A new mode sends new instructions: start the conversation over.
-                    self.state = None;
-                }
-            }
-        }
+        let call = open_attempt(&mut self.run, &mut self.state, &self.input).await?;
+        self.call = Some(call);
+        self.parser = Parser::lenient();
+        self.parser_failed = false;
+        self.partial = None;
+        Ok(())
     }
 
     /// Feeds a new piece of the reply to the parser and the partial value; whether anything changed.
@@ -275,23 +251,6 @@ impl<'c, T: Extract> PartialStream<'c, T> {
             self.parser_failed = true;
         }
         changed
-    }
-
-    /// A cut or failure in this attempt, with the tokens of the earlier attempts added.
-    fn with_earlier_usage(&self, err: Error) -> Error {
-        let earlier = self.state.as_ref().map(|s| s.usage).unwrap_or_default();
-        match err {
-            Error::Truncated {
-                partial,
-                usage,
-                cause,
-            } => Error::Truncated {
-                partial,
-                usage: earlier + usage,
-                cause,
-            },
-            other => other,
-        }
     }
 }
 
