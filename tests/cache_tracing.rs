@@ -2,33 +2,15 @@
 //! a callsite is enabled process-wide, and tests on other threads without a subscriber race with
 //! the thread-local one set here.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use extract::cache::ResponseCache;
 use extract::Client;
-use extract_workspace_tests::{completion, ok, CalendarEvent, EVENT};
+use extract_workspace_tests::{completion, ok, CalendarEvent, Captured, EVENT};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer};
 
 const TEXT: &str = "Alice and Bob are going to a science fair on Friday.";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn a_hit_is_reported_in_tracing() {
@@ -54,9 +36,7 @@ async fn a_hit_is_reported_in_tracing() {
         .cache(ResponseCache::new())
         .build()
         .expect("valid configuration");
-    let text = || {
-        String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    };
+    let text = || captured.text();
 
     let first = client
         .extract::<CalendarEvent>(TEXT)

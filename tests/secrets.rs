@@ -1,12 +1,10 @@
 //! The API key never shows: not in `Debug` of the client or its builder, not in any error's `Display`
 //! or `Debug`, not in tracing output at the most verbose level, even when requests fail.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use extract::{Client, Extract};
-use extract_workspace_tests::{completion, ok, Script};
+use extract_workspace_tests::{completion, ok, Captured, Script};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
@@ -19,22 +17,6 @@ const KEY: &str = "sk-proj-TOPSECRET-0123456789abcdef";
 struct Note {
     #[allow(dead_code)]
     text: String,
-}
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]
@@ -87,9 +69,7 @@ async fn the_key_appears_nowhere() {
         .expect_err("bad key");
     texts.push(format!("{bad_header} {bad_header:?}"));
 
-    texts.push(
-        String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned(),
-    );
+    texts.push(captured.text());
     assert!(
         texts
             .last()

@@ -3,41 +3,13 @@
 //! key never. One test in its own binary, so no other test's subscriber shares tracing's callsite
 //! cache with it.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use extract::{Client, Extract};
-use extract_workspace_tests::{completion, ok, CalendarEvent, Script, EVENT};
+use extract_workspace_tests::{completion, ok, CalendarEvent, Captured, Script, EVENT};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer};
 
 const KEY: &str = "sk-proj-TOPSECRET-tracing";
 const SECRET_TEXT: &str = "Alice's private diary says the fair is on Friday.";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn take(&self) -> String {
-        let mut buf = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        buf.clear();
-        text
-    }
-}
 
 #[tokio::test]
 async fn spans_carry_the_metadata_and_texts_only_when_asked() {

@@ -206,3 +206,34 @@ pub fn sse(text: &str, size: usize, finish_reason: &str) -> String {
 pub fn ok_sse(body: String) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_raw(body.into_bytes(), "text/event-stream")
 }
+
+/// A writer for a tracing subscriber that keeps everything written, for tests that read the log.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.lock()).into_owned()
+    }
+    /// Everything written so far, and forget it.
+    pub fn take(&self) -> String {
+        let mut buf = self.lock();
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        buf.clear();
+        text
+    }
+}
