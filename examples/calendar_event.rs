@@ -27,7 +27,12 @@ async fn main() -> Result<(), extract::Error> {
         .nth(1)
         .unwrap_or_else(|| "Alice and Bob are going to a science fair on Friday.".to_owned());
     let client = Client::from_env_or_local().await?;
-    let extraction = client.extract::<CalendarEvent>(text.as_str()).await?;
+    let extraction = client
+        .extract::<CalendarEvent>(text.as_str())
+        // Extraction wants the most likely reading, not variety; it also keeps a small local model
+        // from wandering into a list it never closes.
+        .temperature(0.0)
+        .await?;
     let event = &extraction.value;
     println!("name:         {}", event.name);
     println!("date:         {}", event.date);

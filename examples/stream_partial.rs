@@ -26,7 +26,10 @@ async fn main() -> Result<(), extract::Error> {
         .nth(1)
         .unwrap_or_else(|| "Alice and Bob are going to a science fair on Friday.".to_owned());
     let client = Client::from_env_or_local().await?;
-    let mut stream = client.extract::<CalendarEvent>(text).stream();
+    let mut stream = client
+        .extract::<CalendarEvent>(text)
+        .temperature(0.0)
+        .stream();
     while let Some(update) = stream.next().await {
         match update? {
             // Borrowed: following the stream costs nothing per update.
