@@ -60,6 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let summary = client
         .extract::<Summary>(history.clone())
+        .temperature(0.0)
         .max_tokens(200)
         .await?
         .value;
