@@ -364,3 +364,35 @@ fn respanned(ident: &Ident, span: Span) -> Ident {
     ident.set_span(span);
     ident
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_std_scalar;
+
+    #[test]
+    fn std_scalars_and_their_wrappers_need_no_bound() {
+        let yes = [
+            "String",
+            "u8",
+            "Option<f64>",
+            "Vec<Option<String>>",
+            "Box<bool>",
+            "std::string::String",
+        ];
+        let no = [
+            "Address",
+            "Option<Address>",
+            "Vec<T>",
+            "Cow<'static, str>",
+            "Result<u8, u8>",
+            "<T as Tr>::Out",
+            "[u8; 4]",
+        ];
+        for ty in yes {
+            assert!(is_std_scalar(&syn::parse_str(ty).expect(ty)), "{ty}");
+        }
+        for ty in no {
+            assert!(!is_std_scalar(&syn::parse_str(ty).expect(ty)), "{ty}");
+        }
+    }
+}
