@@ -67,7 +67,9 @@ pub(crate) fn for_struct(cont: &Container<'_>, generics: &Generics) -> TokenStre
             .iter()
             .filter(|(_, ty)| {
                 let tokens = ty.to_token_stream();
-                !mentions(tokens.clone(), ident) && !mentions(tokens, &self_ty)
+                !is_std_scalar(ty)
+                    && !mentions(tokens.clone(), ident)
+                    && !mentions(tokens, &self_ty)
             })
             .flat_map(|(_, ty)| {
                 [
@@ -95,11 +97,13 @@ pub(crate) fn for_struct(cont: &Container<'_>, generics: &Generics) -> TokenStre
             #vis __extract: (),
         }
         impl #impl_generics ::core::default::Default for #partial #ty_generics #struct_where {
+            #[inline]
             fn default() -> Self {
                 #partial { #(#inits,)* __extract: () }
             }
         }
         impl #impl_generics ::core::fmt::Debug for #partial #ty_generics #debug_where {
+            #[inline]
             fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 __f.debug_struct(#partial_name)
                     #(.field(#labels, &self.#names))*
@@ -107,11 +111,13 @@ pub(crate) fn for_struct(cont: &Container<'_>, generics: &Generics) -> TokenStre
             }
         }
         impl #impl_generics ::core::clone::Clone for #partial #ty_generics #clone_where {
+            #[inline]
             fn clone(&self) -> Self {
                 #partial { #(#names: ::core::clone::Clone::clone(&self.#names),)* __extract: () }
             }
         }
         impl #impl_generics ::core::cmp::PartialEq for #partial #ty_generics #eq_where {
+            #[inline]
             fn eq(&self, __other: &Self) -> bool {
                 true #(&& self.#names == __other.#names)*
             }
@@ -224,6 +230,7 @@ fn enforceable_impl(
         #do_not_recommend
         impl #impl_generics ::extract::Enforceable for #ident #ty_generics #enforceable_where {
             type Partial = #partial #ty_generics;
+            #[inline]
             fn feed(
                 __slot: &mut ::core::option::Option<Self::Partial>,
                 __at: &[::extract::stream::Seg],
@@ -271,6 +278,7 @@ fn atomic(
         #do_not_recommend
         impl #impl_generics ::extract::Enforceable for #ident #ty_generics #enforceable_where {
             type Partial = #partial;
+            #[inline]
             fn feed(
                 __slot: &mut ::core::option::Option<Self::Partial>,
                 __at: &[::extract::stream::Seg],
@@ -307,6 +315,36 @@ fn mentions(tokens: TokenStream, ident: &Ident) -> bool {
     })
 }
 
+/// A standard scalar (`String`, `bool`, a number), or an `Option`, `Vec` or `Box` of one: its
+/// partial form is known to be `Debug`, `Clone` and `PartialEq`, so the impls need no bound for it.
+/// Every bound left out is one rustc need not prove, for every field of every derived type.
+fn is_std_scalar(ty: &Type) -> bool {
+    const SCALARS: &[&str] = &[
+        "String", "bool", "char", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32",
+        "u64", "u128", "usize", "f32", "f64",
+    ];
+    let Type::Path(path) = ty else { return false };
+    if path.qself.is_some() {
+        return false;
+    }
+    let Some(last) = path.path.segments.last() else {
+        return false;
+    };
+    let name = last.ident.to_string();
+    match &last.arguments {
+        syn::PathArguments::None => SCALARS.contains(&name.as_str()),
+        syn::PathArguments::AngleBracketed(args)
+            if ["Option", "Vec", "Box"].contains(&name.as_str()) =>
+        {
+            match (args.args.len(), args.args.first()) {
+                (1, Some(syn::GenericArgument::Type(inner))) => is_std_scalar(inner),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 fn unraw(ident: &Ident) -> String {
     let text = ident.to_string();
     text.strip_prefix("r#").map(str::to_owned).unwrap_or(text)
@@ -325,4 +363,36 @@ fn respanned(ident: &Ident, span: Span) -> Ident {
     let mut ident = ident.clone();
     ident.set_span(span);
     ident
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_std_scalar;
+
+    #[test]
+    fn std_scalars_and_their_wrappers_need_no_bound() {
+        let yes = [
+            "String",
+            "u8",
+            "Option<f64>",
+            "Vec<Option<String>>",
+            "Box<bool>",
+            "std::string::String",
+        ];
+        let no = [
+            "Address",
+            "Option<Address>",
+            "Vec<T>",
+            "Cow<'static, str>",
+            "Result<u8, u8>",
+            "<T as Tr>::Out",
+            "[u8; 4]",
+        ];
+        for ty in yes {
+            assert!(is_std_scalar(&syn::parse_str(ty).expect(ty)), "{ty}");
+        }
+        for ty in no {
+            assert!(!is_std_scalar(&syn::parse_str(ty).expect(ty)), "{ty}");
+        }
+    }
 }

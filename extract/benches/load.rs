@@ -439,11 +439,15 @@ fn main() {
         "both sides must send the same body"
     );
 
+    // The machine's load tells how much the figures can be trusted: other processes take CPU from
+    // both sides, and time-share the caches.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "load: {} rounds of {:.1} s per side and concurrency; 2 client threads, 2 responder threads, {} cores",
+        "load: {} rounds of {:.1} s per side and concurrency; 2 client threads, 2 responder threads, {} cores; load average {}",
         settings.rounds,
         settings.secs,
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
     println!(
         "request body {} bytes, reply {} bytes\n",
