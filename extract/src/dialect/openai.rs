@@ -453,11 +453,59 @@ pub(crate) fn parse_usage(usage: &Value) -> Option<Usage> {
 pub(crate) fn parse_error_body(body: &[u8]) -> ProviderError {
     match serde_json::from_slice::<Value>(body) {
         Ok(value) => error_from_value(value.get("error").unwrap_or(&value)),
+        // A proxy's error page says what happened in its title; the page itself is markup.
+        Err(_) if looks_html(body) => ProviderError {
+            code: None,
+            message: format!(
+                "the body is an HTML page, not JSON (a proxy or gateway error page?): {}",
+                html_summary(body)
+            ),
+        },
         Err(_) => ProviderError {
             code: None,
             message: excerpt(body),
         },
     }
+}
+
+fn looks_html(body: &[u8]) -> bool {
+    body.iter()
+        .take(512)
+        .copied()
+        .skip_while(u8::is_ascii_whitespace)
+        .take(1)
+        .any(|b| b == b'<')
+}
+
+/// What an HTML page says, in a line: its `<title>`, or else the start of its text without tags.
+fn html_summary(body: &[u8]) -> String {
+    const MAX: usize = 200;
+    let page = String::from_utf8_lossy(&body[..body.len().min(8192)]);
+    let lower = page.to_ascii_lowercase();
+    let title = lower.find("<title").and_then(|open| {
+        let start = open + lower[open..].find('>')? + 1;
+        let end = start + lower[start..].find("</title")?;
+        Some(&page[start..end])
+    });
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in title.unwrap_or(&page).chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if in_tag => {}
+            c => text.push(c),
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut line = words.join(" ");
+    if line.chars().count() > MAX {
+        line = line.chars().take(MAX).collect::<String>() + "…";
+    }
+    line
 }
 
 fn error_from_value(err: &Value) -> ProviderError {
@@ -481,14 +529,7 @@ fn error_from_value(err: &Value) -> ProviderError {
 }
 
 pub(crate) fn not_json(status: u16, body: &[u8], err: &serde_json::Error) -> Error {
-    let looks_html = body
-        .iter()
-        .take(512)
-        .copied()
-        .skip_while(u8::is_ascii_whitespace)
-        .take(1)
-        .any(|b| b == b'<');
-    let message = if looks_html {
+    let message = if looks_html(body) {
         "the body is an HTML page, not JSON (a proxy or gateway error page?)".to_owned()
     } else if std::str::from_utf8(body).is_err() {
         "the body is not valid UTF-8".to_owned()
@@ -659,6 +700,22 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_html_error_page_is_summed_up_in_a_line() {
+        let nginx = b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>";
+        assert_eq!(
+            parse_error_body(nginx).message,
+            "the body is an HTML page, not JSON (a proxy or gateway error page?): 502 Bad Gateway"
+        );
+        let untitled = b"  <html><body><p>Bad\n  gateway</p></body></html>";
+        assert!(parse_error_body(untitled).message.ends_with(": Bad gateway"));
+        let long = format!("<p>{}</p>", "x".repeat(5000));
+        let message = parse_error_body(long.as_bytes()).message;
+        assert!(message.ends_with('…') && message.len() < 400, "{message}");
+        // Not HTML: the start of the body, as before.
+        assert_eq!(parse_error_body(b"upstream unavailable").message, "upstream unavailable");
+    }
 
     #[test]
     fn the_usual_shape_reads_as_the_lenient_reading_does() {
