@@ -93,8 +93,13 @@ pub(crate) fn lower(schema: &Value, wrap_key: &str, refs: Refs) -> (Value, bool)
     let wrapped = !is_object_schema(&root);
     if wrapped {
         // A recursive root refers to itself as `#`, which inside the wrapper would mean the wrapper:
-        // move it into a definition and point the references there.
-        if rewrite_root_refs(&mut root, wrap_key) {
+        // move it into a definition and point the references there, the ones in other definitions
+        // too (`enum Tree { Leaf(String), Node(Branch) }` whose `Branch` holds `Vec<Tree>`).
+        let mut found = rewrite_root_refs(&mut root, wrap_key);
+        for def in lowered_defs.values_mut() {
+            found |= rewrite_root_refs(def, wrap_key);
+        }
+        if found {
             lowered_defs.insert(format!("{wrap_key}_root"), root.clone());
             root = serde_json::json!({"$ref": format!("#/$defs/{wrap_key}_root")});
         }
@@ -709,6 +714,44 @@ mod tests {
             lowered["properties"]["v"]["enum"],
             data["properties"]["v"]["enum"]
         );
+    }
+
+    #[test]
+    fn a_wrapped_root_reached_again_through_a_definition_is_not_the_wrapper() {
+        // What schemars writes for `enum Tree { Leaf(String), Node(Branch) }` with
+        // `struct Branch { label: String, children: Vec<Tree> }`.
+        let schema = json!({
+            "oneOf": [
+                {"type": "object", "properties": {"Leaf": {"type": "string"}}, "required": ["Leaf"], "additionalProperties": false},
+                {"type": "object", "properties": {"Node": {"$ref": "#/$defs/Branch"}}, "required": ["Node"], "additionalProperties": false}
+            ],
+            "title": "Tree",
+            "$defs": {"Branch": {"type": "object", "properties": {
+                "label": {"type": "string"},
+                "children": {"type": "array", "items": {"$ref": "#"}}
+            }, "required": ["label", "children"]}}
+        });
+        for refs in [Refs::Keep, Refs::Inline] {
+            let (lowered, wrapped) = lower(&schema, "tree", refs);
+            assert!(wrapped);
+            assert_eq!(
+                lowered["properties"]["tree"],
+                json!({"$ref": "#/$defs/tree_root"}),
+                "{refs:?}"
+            );
+            let text = serde_json::to_string(&lowered).unwrap_or_default();
+            assert!(!text.contains(r##""$ref":"#""##), "{refs:?}: {text}");
+            let root = &lowered["$defs"]["tree_root"];
+            let branch = match refs {
+                Refs::Keep => &lowered["$defs"]["Branch"],
+                Refs::Inline => &root["anyOf"][1]["properties"]["Node"],
+            };
+            assert_eq!(
+                branch["properties"]["children"]["items"],
+                json!({"$ref": "#/$defs/tree_root"}),
+                "{refs:?}: {lowered:#}"
+            );
+        }
     }
 
     #[test]
