@@ -9,8 +9,7 @@ use extract::stream::Update;
 use extract::{Client, ClientBuilder, Cut, Error, Extract, Mode, StopReason};
 use extract_workspace_tests::raw_server::{Head, RawReply, RawServer, Step};
 use extract_workspace_tests::{
-    bodies, chunk, completion, completion_with, ok, ok_sse, sse, CalendarEvent,
-    Script, EVENT,
+    bodies, chunk, completion, completion_with, ok, ok_sse, sse, CalendarEvent, Script, EVENT,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -103,7 +102,10 @@ async fn a_429_with_retry_after_as_an_http_date_waits_until_that_moment() {
 #[tokio::test]
 async fn a_429_with_an_http_date_past_the_cap_is_rate_limited_with_the_delay() {
     let when = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3600));
-    let server = server_with(vec![rate_limited().insert_header("retry-after", when.as_str())]).await;
+    let server = server_with(vec![
+        rate_limited().insert_header("retry-after", when.as_str())
+    ])
+    .await;
     let err = CalendarEvent::extract(&build(builder(&server)), "text")
         .await
         .expect_err("over the 30 s cap");
@@ -206,7 +208,10 @@ async fn retried_then_succeeds(status: u16) {
     );
     assert_eq!(extraction.value, event());
     assert_eq!(extraction.attempts, 1);
-    assert_eq!(extraction.usage.total_tokens, 15, "a failed request costs no tokens");
+    assert_eq!(
+        extraction.usage.total_tokens, 15,
+        "a failed request costs no tokens"
+    );
     assert_eq!(requests(&server).await, 2, "HTTP {status}");
 }
 
@@ -262,7 +267,11 @@ async fn retryable_statuses_are_api_errors_with_the_message_once_the_retries_are
             other => panic!("HTTP {status}: {other:?}"),
         }
         assert_no_key(&err);
-        assert_eq!(requests(&server).await, 2, "HTTP {status}: one try, one retry");
+        assert_eq!(
+            requests(&server).await,
+            2,
+            "HTTP {status}: one try, one retry"
+        );
     }
 }
 
@@ -311,7 +320,13 @@ async fn a_400_about_the_schema_in_a_chosen_mode_is_final_with_the_message() {
 
 #[tokio::test]
 async fn a_401_is_final_with_the_message_and_no_key() {
-    final_with_the_message(401, "Incorrect API key provided: sk-test-****cret", "invalid_api_key", None).await;
+    final_with_the_message(
+        401,
+        "Incorrect API key provided: sk-test-****cret",
+        "invalid_api_key",
+        None,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -352,7 +367,11 @@ async fn a_reset_mid_body_is_a_transport_error_after_the_retries() {
         content_type: "application/json",
         head: Head::Length(body.len()),
         // The pause lets the head and half the body reach the client before the reset.
-        steps: vec![Step::Send(half), Step::Sleep(Duration::from_millis(100)), Step::Reset],
+        steps: vec![
+            Step::Send(half),
+            Step::Sleep(Duration::from_millis(100)),
+            Step::Reset,
+        ],
     }])
     .await;
     let client = build(
@@ -423,7 +442,11 @@ async fn headers_that_never_come_time_out_once_and_hang_up() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(server.seen.requests(), 1);
     assert!(
         server.seen.client_gone_within(Duration::from_secs(2)).await,
@@ -450,7 +473,11 @@ async fn a_body_that_stalls_times_out_and_hangs_up() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(server.seen.requests(), 1);
     assert!(server.seen.client_gone_within(Duration::from_secs(2)).await);
 }
@@ -599,7 +626,11 @@ async fn a_nesting_bomb_in_an_envelope_field_that_is_not_read_is_skipped_not_a_s
 #[tokio::test]
 async fn length_is_truncated_with_the_partial_text_and_not_reasked() {
     let message = json!({"role": "assistant", "content": "{\"name\":\"Science f"});
-    let server = server_with(vec![ok(completion_with(message, "length")), ok(completion(EVENT))]).await;
+    let server = server_with(vec![
+        ok(completion_with(message, "length")),
+        ok(completion(EVENT)),
+    ])
+    .await;
     match CalendarEvent::extract(&build(builder(&server)), "text").await {
         Err(Error::Truncated {
             partial,
@@ -612,7 +643,11 @@ async fn length_is_truncated_with_the_partial_text_and_not_reasked() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(requests(&server).await, 1, "the same limit would cut a reask too");
+    assert_eq!(
+        requests(&server).await,
+        1,
+        "the same limit would cut a reask too"
+    );
 }
 
 #[tokio::test]
@@ -698,11 +733,17 @@ async fn extra_fields_are_reasked_when_the_type_denies_unknown_fields() {
         .extract::<Closed>("text")
         .await
         .expect("fixed on the reask");
-    assert_eq!(extraction.value, Closed { name: "Fair".into() });
+    assert_eq!(
+        extraction.value,
+        Closed {
+            name: "Fair".into()
+        }
+    );
     assert_eq!(extraction.attempts, 2);
     let feedback = feedback(&server, 1).await;
     assert!(
-        feedback.contains("(root): Additional properties are not allowed ('location' was unexpected)"),
+        feedback
+            .contains("(root): Additional properties are not allowed ('location' was unexpected)"),
         "{feedback}"
     );
 }
@@ -723,7 +764,9 @@ async fn a_nesting_bomb_is_invalid_output_not_a_stack_overflow() {
             assert_eq!(errors.len(), 1, "{errors:?}");
             assert_eq!(errors[0].path, "");
             assert!(
-                errors[0].message.starts_with("the reply is nested too deeply"),
+                errors[0]
+                    .message
+                    .starts_with("the reply is nested too deeply"),
                 "{}",
                 errors[0].message
             );
@@ -763,11 +806,7 @@ async fn a_streamed_nesting_bomb_is_invalid_output_not_a_stack_overflow() {
             assert_eq!(attempts, 2);
             assert_eq!(stop, StopReason::RepeatedErrors);
             assert_eq!(errors, reasks[0].1);
-            assert!(
-                errors[0].message.contains("nest"),
-                "{}",
-                errors[0].message
-            );
+            assert!(errors[0].message.contains("nest"), "{}", errors[0].message);
         }
         other => panic!("{other:?}"),
     }
@@ -829,7 +868,11 @@ async fn dropping_an_extraction_during_the_retry_backoff_sends_nothing_more() {
     assert_eq!(requests(&server).await, 1);
     // Past the end of the backoff: the dropped retry never fires.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(requests(&server).await, 1, "a dropped extraction sent a retry");
+    assert_eq!(
+        requests(&server).await,
+        1,
+        "a dropped extraction sent a retry"
+    );
     let same = client
         .extract::<CalendarEvent>("text")
         .await
@@ -844,7 +887,10 @@ async fn dropping_a_stream_mid_body_leaves_the_same_client_usable() {
     let server = RawServer::script(vec![
         RawReply::chunked(
             "text/event-stream",
-            vec![Step::Send(chunk(r#"{"name":"Sci"#).into_bytes()), Step::Hold],
+            vec![
+                Step::Send(chunk(r#"{"name":"Sci"#).into_bytes()),
+                Step::Hold,
+            ],
         ),
         RawReply::chunked(
             "text/event-stream",

@@ -140,9 +140,7 @@ impl RawServer {
 
     /// A client for it: 2 s timeout, no transport retries.
     pub fn client(&self) -> extract::Client {
-        self.builder()
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.builder().build().unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The builder behind [`client`](Self::client), to change a setting.

@@ -709,12 +709,17 @@ mod tests {
             "the body is an HTML page, not JSON (a proxy or gateway error page?): 502 Bad Gateway"
         );
         let untitled = b"  <html><body><p>Bad\n  gateway</p></body></html>";
-        assert!(parse_error_body(untitled).message.ends_with(": Bad gateway"));
+        assert!(parse_error_body(untitled)
+            .message
+            .ends_with(": Bad gateway"));
         let long = format!("<p>{}</p>", "x".repeat(5000));
         let message = parse_error_body(long.as_bytes()).message;
         assert!(message.ends_with('…') && message.len() < 400, "{message}");
         // Not HTML: the start of the body, as before.
-        assert_eq!(parse_error_body(b"upstream unavailable").message, "upstream unavailable");
+        assert_eq!(
+            parse_error_body(b"upstream unavailable").message,
+            "upstream unavailable"
+        );
     }
 
     #[test]

@@ -95,9 +95,14 @@ pub(crate) fn lower(schema: &Value, wrap_key: &str, refs: Refs) -> (Value, bool)
         // A recursive root refers to itself as `#`, which inside the wrapper would mean the wrapper:
         // move it into a definition and point the references there, the ones in other definitions
         // too (`enum Tree { Leaf(String), Node(Branch) }` whose `Branch` holds `Vec<Tree>`).
+        // (Only in those the root reaches: one it does not is dropped below, and its `#` must not
+        // make a root that is not recursive look so.)
+        let reached = reachable_defs(&root, &lowered_defs);
         let mut found = rewrite_root_refs(&mut root, wrap_key);
-        for def in lowered_defs.values_mut() {
-            found |= rewrite_root_refs(def, wrap_key);
+        for (name, def) in lowered_defs.iter_mut() {
+            if reached.contains(name) {
+                found |= rewrite_root_refs(def, wrap_key);
+            }
         }
         if found {
             lowered_defs.insert(format!("{wrap_key}_root"), root.clone());
@@ -240,6 +245,14 @@ impl Cx<'_> {
         let Some(Value::String(reference)) = map.get("$ref") else {
             return;
         };
+        // The root refers to itself (`enum Expr { Not { /** doc */ operand: Box<Expr> } }`): like
+        // a recursive definition, it stays a reference and loses its siblings.
+        if reference == "#" {
+            if map.len() > 1 {
+                map.retain(|k, _| k == "$ref");
+            }
+            return;
+        }
         let Some(name) = reference.strip_prefix("#/$defs/") else {
             return;
         };
@@ -752,6 +765,27 @@ mod tests {
                 "{refs:?}: {lowered:#}"
             );
         }
+    }
+
+    #[test]
+    fn a_reference_to_the_root_loses_its_siblings_like_any_recursive_one() {
+        let schema = json!({
+            "oneOf": [{"type": "object", "properties": {"Not": {
+                "type": "object",
+                "properties": {"operand": {"$ref": "#", "description": "What is negated"}},
+                "required": ["operand"]
+            }}, "required": ["Not"]}, {"type": "integer"}]
+        });
+        let (lowered, _) = lower(&schema, "expr", Refs::Keep);
+        assert_eq!(
+            lowered["$defs"]["expr_root"]["anyOf"][0]["properties"]["Not"]["properties"]["operand"],
+            json!({"$ref": "#/$defs/expr_root"})
+        );
+        let (again, _) = lower(&lowered, "expr", Refs::Keep);
+        assert_eq!(again, lowered);
+        let object = json!({"type": "object", "properties": {"next": {"$ref": "#", "description": "d"}}, "required": ["next"]});
+        let (lowered, _) = lower(&object, "x", Refs::Keep);
+        assert_eq!(lowered["properties"]["next"], json!({"$ref": "#"}));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! against), the lowered form a provider enforces, its serialization, and the compiled validator.
 
 mod lower;
+#[cfg(test)]
+mod lower_props;
 mod problems;
 
 use std::any::TypeId;
