@@ -13,7 +13,7 @@ use crate::dialect::{excerpt, header_text, Delta, DialectImpl, Framing};
 use crate::error::Error;
 use crate::transport::{transport_error, HttpReply, Opened};
 
-type Frames = Pin<Box<dyn Stream<Item = Result<String, Error>> + Send>>;
+pub(crate) type Frames = Pin<Box<dyn Stream<Item = Result<String, Error>> + Send>>;
 
 /// The deltas of one streamed reply, in order.
 pub(crate) struct Deltas {
@@ -45,20 +45,8 @@ impl Deltas {
                 let started = Instant::now();
                 let status = response.status().as_u16();
                 let bytes = capped(response.bytes_stream(), cap, status, started);
-                let frames: Frames = match dialect.framing() {
-                    Framing::Sse => Box::pin(bytes.eventsource().filter_map(|event| async move {
-                        match event {
-                            // `data: [DONE]` and the rest reach the dialect; comments, keep-alives
-                            // and events without data never get here.
-                            Ok(event) if event.data.trim().is_empty() => None,
-                            Ok(event) => Some(Ok(event.data)),
-                            Err(err) => Some(Err(sse_error(err))),
-                        }
-                    })),
-                    Framing::Ndjson => Box::pin(ndjson(bytes)),
-                };
                 Deltas {
-                    source: Source::Frames(frames),
+                    source: Source::Frames(frames(bytes, dialect.framing())),
                     dialect,
                     idle,
                     cache_status,
@@ -107,6 +95,25 @@ impl Deltas {
                 Some(frame.and_then(|data| self.dialect.parse_delta(&data)))
             }
         }
+    }
+}
+
+/// The payloads of a body's events: SSE `data:` fields, or NDJSON lines.
+pub(crate) fn frames(
+    bytes: impl Stream<Item = Result<Bytes, Error>> + Send + 'static,
+    framing: Framing,
+) -> Frames {
+    match framing {
+        Framing::Sse => Box::pin(bytes.eventsource().filter_map(|event| async move {
+            match event {
+                // `data: [DONE]` and the rest reach the dialect; comments, keep-alives and events
+                // without data never get here.
+                Ok(event) if event.data.trim().is_empty() => None,
+                Ok(event) => Some(Ok(event.data)),
+                Err(err) => Some(Err(sse_error(err))),
+            }
+        })),
+        Framing::Ndjson => Box::pin(ndjson(bytes)),
     }
 }
 
