@@ -51,7 +51,12 @@ run_one() {
     local started=$SECONDS
     # -timeout: one input running longer than 10 s is a finding (a hang); -max_len: replies are long
     # but the parsers' states are not, and short inputs mutate faster.
-    nice -n "$niceness" cargo fuzz run "$target" "$corpus" -- \
+    local dict=()
+    case "$target" in
+        sse) dict=(-dict="$fuzz_dir/dict/sse.dict") ;;
+        locate | stream_json) dict=(-dict="$fuzz_dir/dict/json.dict") ;;
+    esac
+    nice -n "$niceness" cargo fuzz run "$target" "$corpus" -- "${dict[@]}" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
         -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1 || true
     local elapsed=$((SECONDS - started))

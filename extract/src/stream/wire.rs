@@ -3,6 +3,7 @@
 //! response, which closes the connection: that is how a dropped stream cancels its request.
 
 use std::pin::Pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -103,6 +104,7 @@ pub(crate) fn frames(
     bytes: impl Stream<Item = Result<Bytes, Error>> + Send + 'static,
     framing: Framing,
 ) -> Frames {
+    let bytes = without_bom(bytes);
     match framing {
         Framing::Sse => Box::pin(bytes.eventsource().filter_map(|event| async move {
             match event {
@@ -115,6 +117,51 @@ pub(crate) fn frames(
         })),
         Framing::Ndjson => Box::pin(ndjson(bytes)),
     }
+}
+
+/// The body without the byte order mark it may start with. The SSE standard says to skip one, and
+/// eventsource-stream 0.2 means to, but cuts the three-byte character after its first byte, which
+/// panics (found by the `sse` fuzz target); serde_json, reading NDJSON lines, would refuse it.
+fn without_bom(
+    bytes: impl Stream<Item = Result<Bytes, Error>> + Send + 'static,
+) -> impl Stream<Item = Result<Bytes, Error>> + Send + 'static {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let mut bytes = Box::pin(bytes.fuse());
+    // The body's first bytes while they may still be a mark split across chunks; `None` once known.
+    let mut head: Option<Vec<u8>> = Some(Vec::new());
+    futures_util::stream::poll_fn(move |cx| loop {
+        let Some(start) = head.as_mut() else {
+            return bytes.as_mut().poll_next(cx);
+        };
+        let chunk = match bytes.as_mut().poll_next(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(Ok(chunk))) => chunk,
+            Poll::Ready(Some(Err(err))) => {
+                head = None;
+                return Poll::Ready(Some(Err(err)));
+            }
+            Poll::Ready(None) => {
+                let start = head.take().unwrap_or_default();
+                return Poll::Ready((!start.is_empty()).then(|| Ok(Bytes::from(start))));
+            }
+        };
+        let start = if start.is_empty() && chunk.len() >= BOM.len() {
+            chunk
+        } else {
+            start.extend_from_slice(&chunk);
+            if start.len() < BOM.len() && BOM.starts_with(start) {
+                continue;
+            }
+            Bytes::from(std::mem::take(start))
+        };
+        head = None;
+        let rest = if start.starts_with(BOM) {
+            start.slice(BOM.len()..)
+        } else {
+            start
+        };
+        return Poll::Ready(Some(Ok(rest)));
+    })
 }
 
 /// The body's chunks, ending in an error once more than `cap` bytes arrived.
@@ -211,5 +258,50 @@ fn push_line(ready: &mut std::collections::VecDeque<Result<String, Error>>, line
             message: format!("a stream line is not UTF-8: {err}"),
             body: excerpt(line),
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The payloads of a body sent in `chunks`.
+    async fn payloads(chunks: &[&[u8]], framing: Framing) -> Vec<String> {
+        let chunks: Vec<Result<Bytes, Error>> = chunks
+            .iter()
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        frames(futures_util::stream::iter(chunks), framing)
+            .map(|frame| frame.unwrap_or_else(|e| format!("error: {e}")))
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_byte_order_mark_is_skipped_however_it_arrives() {
+        let sse: &[u8] = b"\xEF\xBB\xBFdata: {\"a\":1}\n\ndata: [DONE]\n\n";
+        let ndjson: &[u8] = b"\xEF\xBB\xBF{\"a\":1}\n{\"done\":true}\n";
+        for (body, framing, expected) in [
+            (sse, Framing::Sse, ["{\"a\":1}", "[DONE]"]),
+            (ndjson, Framing::Ndjson, ["{\"a\":1}", "{\"done\":true}"]),
+        ] {
+            for cut in 0..body.len() {
+                let (head, tail) = body.split_at(cut);
+                assert_eq!(payloads(&[head, tail], framing).await, expected, "cut at {cut}");
+            }
+            let bytes: Vec<&[u8]> = body.chunks(1).collect();
+            assert_eq!(payloads(&bytes, framing).await, expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn only_a_leading_mark_is_skipped() {
+        // Not a mark: the start of another character, or a mark later in the body.
+        let body: &[u8] = "data: \u{feff}é\n\n".as_bytes();
+        assert_eq!(payloads(&[body], Framing::Sse).await, ["\u{feff}é"]);
+        assert_eq!(payloads(&[b"\xEF\xBB"], Framing::Ndjson).await.len(), 1);
+        assert!(payloads(&[b"\xEF\xBB"], Framing::Ndjson).await[0].starts_with("error"));
+        assert!(payloads(&[b"\xEF\xBB\xBF"], Framing::Sse).await.is_empty());
+        assert!(payloads(&[], Framing::Sse).await.is_empty());
     }
 }
