@@ -5,18 +5,28 @@
 use std::path::PathBuf;
 
 fn replay(target: &str, entry: fn(&[u8])) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("extract/fuzz/corpus").join(target);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("extract/fuzz/corpus")
+        .join(target);
     let mut seeds: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.map(|e| e.path()))
         .collect::<Result<_, _>>()
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     seeds.sort();
-    assert!(seeds.len() >= 5, "{target}: a seed corpus of {} files", seeds.len());
+    assert!(
+        seeds.len() >= 5,
+        "{target}: a seed corpus of {} files",
+        seeds.len()
+    );
     for seed in seeds {
         let data = std::fs::read(&seed).unwrap_or_else(|e| panic!("{}: {e}", seed.display()));
         let outcome = std::panic::catch_unwind(|| entry(&data));
-        assert!(outcome.is_ok(), "{target}: the seed {} fails", seed.display());
+        assert!(
+            outcome.is_ok(),
+            "{target}: the seed {} fails",
+            seed.display()
+        );
     }
 }
 

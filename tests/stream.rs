@@ -571,7 +571,11 @@ async fn a_stream_starting_with_a_byte_order_mark_reads_as_without_it() {
     let mut rest = b"\xBF".to_vec();
     rest.extend_from_slice(chunk("Hello").as_bytes());
     rest.extend_from_slice(stream_end("stop").as_bytes());
-    let server = RawServer::start("text/event-stream", vec![Step::Send(first), Step::Send(rest)]).await;
+    let server = RawServer::start(
+        "text/event-stream",
+        vec![Step::Send(first), Step::Send(rest)],
+    )
+    .await;
     let client = server.client();
     let mut stream = client.complete("hi").stream();
     let mut pieces = Vec::new();

@@ -35,7 +35,12 @@ const DIALECTS: [Dialect; 8] = [
     Dialect::OllamaNative,
 ];
 
-const MODES: [Mode; 4] = [Mode::JsonSchema, Mode::JsonObject, Mode::Tools, Mode::Prompt];
+const MODES: [Mode; 4] = [
+    Mode::JsonSchema,
+    Mode::JsonObject,
+    Mode::Tools,
+    Mode::Prompt,
+];
 
 /// Reply envelopes: every dialect reads any body (as a reply, an error, a stream event, embeddings,
 /// a model listing) into a typed result without panicking, and accepts a reply only if it is JSON.
@@ -65,7 +70,10 @@ pub fn envelope(data: &[u8]) {
             let _ = format!("{delta:?}");
         }
         if let Ok(batch) = imp.parse_embeddings(200, data) {
-            assert!(is_json, "{dialect}: embeddings that are not JSON were accepted");
+            assert!(
+                is_json,
+                "{dialect}: embeddings that are not JSON were accepted"
+            );
             let _ = batch.vectors.len();
         }
         let _ = imp.parse_models(200, data, &ModelQuery::default());
@@ -84,7 +92,11 @@ pub fn locate(data: &[u8]) {
     let trimmed = text.trim().trim_start_matches('\u{feff}');
     let direct = serde_json::from_str::<Value>(trimmed);
     if let Ok(direct) = &direct {
-        assert_eq!(located.as_ref(), Ok(direct), "valid JSON is returned as it is");
+        assert_eq!(
+            located.as_ref(),
+            Ok(direct),
+            "valid JSON is returned as it is"
+        );
     }
     match &located {
         Ok(value) => {
@@ -160,7 +172,11 @@ pub fn stream_json(data: &[u8]) {
         ),
     }
     for chunks in chunkings(data) {
-        assert_eq!(parse(Parser::new(), &chunks), whole, "chunked as {chunks:?}");
+        assert_eq!(
+            parse(Parser::new(), &chunks),
+            whole,
+            "chunked as {chunks:?}"
+        );
     }
 
     let whole = parse(Parser::lenient(), &[data]);
@@ -172,7 +188,11 @@ pub fn stream_json(data: &[u8]) {
         }
     }
     for chunks in chunkings(data) {
-        assert_eq!(parse(Parser::lenient(), &chunks), whole, "chunked as {chunks:?}");
+        assert_eq!(
+            parse(Parser::lenient(), &chunks),
+            whole,
+            "chunked as {chunks:?}"
+        );
     }
 }
 
@@ -368,11 +388,9 @@ fn chunkings(data: &[u8]) -> Vec<Vec<&[u8]>> {
     if data.len() <= 512 {
         out.push(data.chunks(1).collect());
     }
-    let seed = data
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
+    let seed = data.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut pieces = Vec::new();
     let mut rest = data;

@@ -287,7 +287,11 @@ mod tests {
         ] {
             for cut in 0..body.len() {
                 let (head, tail) = body.split_at(cut);
-                assert_eq!(payloads(&[head, tail], framing).await, expected, "cut at {cut}");
+                assert_eq!(
+                    payloads(&[head, tail], framing).await,
+                    expected,
+                    "cut at {cut}"
+                );
             }
             let bytes: Vec<&[u8]> = body.chunks(1).collect();
             assert_eq!(payloads(&bytes, framing).await, expected);
