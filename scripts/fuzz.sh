@@ -2,15 +2,15 @@
 # Runs the fuzz targets of extract/fuzz (cargo-fuzz, libFuzzer) and prints, per target, the
 # executions and the crashes.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]    each target for SECONDS (default 600); all four by default
+#   scripts/fuzz.sh [SECONDS] [TARGET...]   each target for SECONDS (default 600), all by default
 #
 # Environment: FUZZ_JOBS (targets run at once, default 1), FUZZ_NICE (niceness, default 19: the
 # fuzzers yield to everything else on the machine), CARGO_TARGET_DIR (the build, default
 # extract/fuzz/target), EXTRACT_CACHE_DIR (default ~/.cache/extract).
 #
 # cargo-fuzz is installed if missing. It needs a nightly compiler's flags (-Zsanitizer); a stable
-# toolchain accepts them with RUSTC_BOOTSTRAP=1, which this script sets. Each target fuzzes a copy of
-# its committed seed corpus kept outside the repository ($EXTRACT_CACHE_DIR/fuzz/<target>), which
+# toolchain accepts them with RUSTC_BOOTSTRAP=1, which this script sets. Each target fuzzes a copy
+# of its committed seed corpus kept outside the repository ($EXTRACT_CACHE_DIR/fuzz/<target>), which
 # grows from run to run; what it finds goes to $EXTRACT_CACHE_DIR/fuzz/artifacts/<target>/. A
 # finding stops its target's run: minimize it (`cargo fuzz tmin`), fix it, add the minimized input
 # to extract/fuzz/corpus/<target>/ beside a regression test, and run again.
@@ -61,7 +61,8 @@ run_one() {
         -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1 || true
     local elapsed=$((SECONDS - started))
     local execs
-    execs="$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)"
+    execs="$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 |
+        grep -o '[0-9]*$' || true)"
     if [ -z "$execs" ]; then
         # A crash ends the run before the final stats: the last status line's count.
         execs="$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#' || true)"

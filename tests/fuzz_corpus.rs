@@ -1,5 +1,5 @@
-//! Replays every seed of the fuzz targets' corpus (`extract/fuzz/corpus/<target>/`) through the same
-//! entry points the fuzzers call, so that the entry points, their invariants and the corpus cannot
+//! Replays every seed of the fuzz targets' corpus (`extract/fuzz/corpus/<target>/`) through the
+//! same entry points the fuzzers call, so that the entry points, their invariants and the corpus cannot
 //! rot between fuzzing runs, and a minimized crash added to the corpus stays fixed.
 
 use std::path::PathBuf;

@@ -563,8 +563,8 @@ async fn an_invalid_list_before_any_element_is_reasked() {
 
 // ---- framing ----
 
-/// A body may start with a byte order mark, which SSE skips; eventsource-stream 0.2 panicked on it
-/// (found by the `sse` fuzz target). Here the mark is split across two chunks of the body.
+/// A body may start with a byte order mark, which SSE skips; eventsource-stream 0.2 panicked on it.
+/// Here the mark is split across two chunks of the body.
 #[tokio::test]
 async fn a_stream_starting_with_a_byte_order_mark_reads_as_without_it() {
     let first = b"\xEF\xBB".to_vec();

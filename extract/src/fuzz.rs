@@ -1,6 +1,6 @@
 //! Entry points of the fuzz targets (`extract/fuzz/`), also replayed over their seed corpus by
-//! `tests/fuzz_corpus.rs`: each takes arbitrary bytes, runs one parser over them, and panics when an
-//! invariant breaks (a panic inside the parser is a finding too). Not a public API: hidden from the
+//! `tests/fuzz_corpus.rs`: each takes arbitrary bytes, runs one parser over them, and panics when
+//! an invariant breaks (a panic inside the parser is a finding too). Not a public API: hidden from the
 //! docs, with no stability promise.
 //!
 //! Chunked input is split in several ways derived from the bytes themselves (whole, one byte at a
@@ -156,9 +156,9 @@ fn validators() -> &'static (jsonschema::Validator<Tree>, jsonschema::Validator)
 /// reads as the same; both report the same events and the same error for every chunking.
 ///
 /// Two differences are the parser's design (see `extract/tests/stream_parser.rs`): JSON's grammar
-/// has no range, so a number beyond `f64` is a value whose text the consumer reads (or not); and the
-/// parser nests 128 levels where serde_json stops at 127. Where serde_json refuses a document for one
-/// of these only, the parser may accept it.
+/// has no range, so a number beyond `f64` is a value whose text the consumer reads (or not); and
+/// the parser nests 128 levels where serde_json stops at 127. Where serde_json refuses a document
+/// for one of these only, the parser may accept it.
 pub fn stream_json(data: &[u8]) {
     let expected = serde_json::from_slice::<Value>(data);
     let whole = parse(Parser::new(), &[data]);

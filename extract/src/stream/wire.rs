@@ -106,22 +106,30 @@ pub(crate) fn frames(
 ) -> Frames {
     let bytes = without_bom(bytes);
     match framing {
-        Framing::Sse => Box::pin(bytes.eventsource().filter_map(|event| async move {
-            match event {
-                // `data: [DONE]` and the rest reach the dialect; comments, keep-alives and events
-                // without data never get here.
-                Ok(event) if event.data.trim().is_empty() => None,
-                Ok(event) => Some(Ok(event.data)),
-                Err(err) => Some(Err(sse_error(err))),
-            }
-        })),
+        // The empty line first dispatches nothing (an event without data), and keeps
+        // eventsource-stream from ever seeing a mark at the start: it would strip one by cutting the
+        // three-byte character after its first byte, which panics. `without_bom` skipped the one
+        // mark the standard skips; a second one stays part of the first line, as the standard says.
+        Framing::Sse => Box::pin(
+            futures_util::stream::once(async { Ok(Bytes::from_static(b"\n")) })
+                .chain(bytes)
+                .eventsource()
+                .filter_map(|event| async move {
+                    match event {
+                        // `data: [DONE]` and the rest reach the dialect; comments, keep-alives
+                        // and events without data never get here.
+                        Ok(event) if event.data.trim().is_empty() => None,
+                        Ok(event) => Some(Ok(event.data)),
+                        Err(err) => Some(Err(sse_error(err))),
+                    }
+                }),
+        ),
         Framing::Ndjson => Box::pin(ndjson(bytes)),
     }
 }
 
-/// The body without the byte order mark it may start with. The SSE standard says to skip one, and
-/// eventsource-stream 0.2 means to, but cuts the three-byte character after its first byte, which
-/// panics (found by the `sse` fuzz target); serde_json, reading NDJSON lines, would refuse it.
+/// The body without the byte order mark it may start with, which the SSE standard says to skip and
+/// serde_json, reading NDJSON lines, would refuse.
 fn without_bom(
     bytes: impl Stream<Item = Result<Bytes, Error>> + Send + 'static,
 ) -> impl Stream<Item = Result<Bytes, Error>> + Send + 'static {
@@ -295,6 +303,25 @@ mod tests {
             }
             let bytes: Vec<&[u8]> = body.chunks(1).collect();
             assert_eq!(payloads(&bytes, framing).await, expected);
+        }
+    }
+
+    /// Found by the `sse` fuzz target: the body `\xEF\xBB\xBF\xEF\xBB\xBF` panicked once the first
+    /// mark was skipped, since eventsource-stream saw the second at the start.
+    #[tokio::test]
+    async fn a_second_mark_is_part_of_the_first_line() {
+        assert!(payloads(&[b"\xEF\xBB\xBF\xEF\xBB\xBF"], Framing::Sse)
+            .await
+            .is_empty());
+        // The first line's field is `\u{feff}data`, which SSE ignores like any unknown field.
+        let body: &[u8] = b"\xEF\xBB\xBF\xEF\xBB\xBFdata: x\n\ndata: y\n\n";
+        for cut in 0..body.len() {
+            let (head, tail) = body.split_at(cut);
+            assert_eq!(
+                payloads(&[head, tail], Framing::Sse).await,
+                ["y"],
+                "cut at {cut}"
+            );
         }
     }
 
