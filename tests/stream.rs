@@ -561,6 +561,31 @@ async fn an_invalid_list_before_any_element_is_reasked() {
     assert_eq!(events.summary().attempts, 2);
 }
 
+// ---- framing ----
+
+/// A body may start with a byte order mark, which SSE skips; eventsource-stream 0.2 panicked on it.
+/// Here the mark is split across two chunks of the body.
+#[tokio::test]
+async fn a_stream_starting_with_a_byte_order_mark_reads_as_without_it() {
+    let first = b"\xEF\xBB".to_vec();
+    let mut rest = b"\xBF".to_vec();
+    rest.extend_from_slice(chunk("Hello").as_bytes());
+    rest.extend_from_slice(stream_end("stop").as_bytes());
+    let server = RawServer::start(
+        "text/event-stream",
+        vec![Step::Send(first), Step::Send(rest)],
+    )
+    .await;
+    let client = server.client();
+    let mut stream = client.complete("hi").stream();
+    let mut pieces = Vec::new();
+    while let Some(piece) = stream.next().await {
+        pieces.push(piece.unwrap());
+    }
+    assert_eq!(pieces.concat(), "Hello");
+    assert_eq!(stream.summary().finish, Some(FinishReason::Stop));
+}
+
 // ---- cuts, stalls, cancellation ----
 
 #[tokio::test]

@@ -46,6 +46,9 @@
 #[doc(hidden)]
 #[path = "bench.rs"]
 pub mod __bench;
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;

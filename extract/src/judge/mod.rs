@@ -10,8 +10,7 @@ use std::any::Any;
 use jsonschema::Validator;
 use serde_json::Value;
 
-use tree::Doc;
-pub(crate) use tree::Tree;
+pub(crate) use tree::{Doc, Tree};
 
 use crate::error::Violation;
 use crate::schema::{allows_null, Prepared};

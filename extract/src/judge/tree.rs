@@ -44,7 +44,7 @@ impl<'a> Doc<'a> {
         }
     }
 
-    fn to_value(&self) -> Value {
+    pub(crate) fn to_value(&self) -> Value {
         match self {
             Doc::Null => Value::Null,
             Doc::Bool(b) => Value::Bool(*b),
