@@ -100,7 +100,7 @@ struct Driver<'c, T> {
     run: Run<'c>,
     input: Input,
     /// The element type's schemas, to judge each element alone.
-    element: Arc<Prepared>,
+    element: &'static Prepared,
     state: Option<Attempts>,
     call: Option<Call>,
     parser: Parser,
