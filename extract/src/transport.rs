@@ -296,9 +296,11 @@ struct Timer {
 /// The most spare timers a thread keeps: enough for the attempts one thread has in flight at once.
 const SPARE_TIMERS: usize = 1024;
 
+/// A thread's spare timers, and the runtime whose wheel holds them.
+type Spares = (Option<RuntimeId>, Vec<Pin<Box<Sleep>>>);
+
 thread_local! {
-    static SPARE: RefCell<(Option<RuntimeId>, Vec<Pin<Box<Sleep>>>)> =
-        const { RefCell::new((None, Vec::new())) };
+    static SPARE: RefCell<Spares> = const { RefCell::new((None, Vec::new())) };
 }
 
 impl Timer {

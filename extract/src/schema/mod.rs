@@ -86,7 +86,7 @@ fn shared<T: Extract>(id: TypeId) -> &'static Prepared {
     // Built outside the lock: two threads may race to build it once each; the first insert wins,
     // and only it is kept.
     let built = build::<T>();
-    *cache
+    cache
         .write()
         .unwrap_or_else(|e| e.into_inner())
         .entry(id)

@@ -184,7 +184,7 @@ impl<T: Extract> Driver<'_, T> {
             self.judging = false;
         }
         for (index, raw) in closed {
-            match judge::judge::<T>(&self.element, &raw) {
+            match judge::judge::<T>(self.element, &raw) {
                 Ok(value) => self.ready.push_back(Ok(value)),
                 Err(errors) => {
                     self.judging = false;
