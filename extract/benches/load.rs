@@ -467,7 +467,18 @@ fn main() {
         let mut samples: [Vec<Sample>; 2] = [Vec::new(), Vec::new()];
         // Warm-up: connections, caches, the allocator.
         for side in [Side::Baseline, Side::Extract] {
-            clients.block_on(run(side, concurrency, duration / 4, &extract, &baseline));
+            if settings.only.is_some_and(|only| only != side) {
+                continue;
+            }
+            let warm = clients.block_on(run(side, concurrency, duration / 4, &extract, &baseline));
+            if settings.only.is_some() {
+                // A profile covers the warm-up too: its calls, to count the work per call.
+                println!(
+                    "warm-up {} {concurrency}: {} calls",
+                    side.name(),
+                    warm.calls
+                );
+            }
         }
         for round in 0..settings.rounds {
             let order = if round % 2 == 0 {
@@ -497,6 +508,7 @@ fn main() {
                 f.process_cpu_us,
                 f.errors
             );
+            println!("{} calls in the rounds", f.calls);
             continue;
         }
         let base = figures(&samples[Side::Baseline as usize]);

@@ -2,8 +2,6 @@
 //! per type or inside a request: lowering, validator compilation, request bodies, judging. Not a
 //! public API: hidden from the docs, with no stability promise.
 
-use std::sync::Arc;
-
 use serde_json::Value;
 
 use crate::dialect::{ChatRequest, Dialect};
@@ -11,18 +9,32 @@ use crate::request::{Input, Mode, Options};
 use crate::schema::{self, lower, Refs};
 use crate::{judge, reask, Extract, Violation};
 
-/// A type's prepared schemas.
-pub struct Prepared(Arc<schema::Prepared>);
+/// A type's prepared schemas: built for the benchmark, or the process's cached ones.
+pub struct Prepared(Held);
+
+enum Held {
+    Built(Box<schema::Prepared>),
+    Cached(&'static schema::Prepared),
+}
+
+impl Prepared {
+    fn get(&self) -> &schema::Prepared {
+        match &self.0 {
+            Held::Built(built) => built,
+            Held::Cached(cached) => cached,
+        }
+    }
+}
 
 /// Everything done once per type, without the cache: the schemars schema, both lowered forms and
 /// their serializations, and the compiled validator.
 pub fn prepare<T: Extract>() -> Prepared {
-    Prepared(Arc::new(schema::build::<T>()))
+    Prepared(Held::Built(Box::new(schema::build::<T>())))
 }
 
 /// The cached prepared schemas of `T`, as requests use them.
 pub fn prepared<T: Extract>() -> Prepared {
-    Prepared(schema::prepared::<T>())
+    Prepared(Held::Cached(schema::prepared::<T>()))
 }
 
 /// Lowering alone: the strict and the inlined forms of a schemars schema.
@@ -48,12 +60,12 @@ pub fn request_body(
     model: &str,
     text: &str,
 ) -> Result<Vec<u8>, serde_json::Error> {
-    let turns = reask::initial_turns(&prepared.0, mode, None, &Input::Text(text.to_owned()));
+    let turns = reask::initial_turns(prepared.get(), mode, None, &Input::Text(text.to_owned()));
     let options = Options::default();
     let request = ChatRequest {
         model,
         mode,
-        schema: Some(&prepared.0),
+        schema: Some(prepared.get()),
         turns: &turns,
         options: &options,
         stream: false,
@@ -63,17 +75,17 @@ pub fn request_body(
 
 /// The strict schema, as a `Value` (what the bodies used to clone per call).
 pub fn strict(prepared: &Prepared) -> &Value {
-    &prepared.0.strict
+    &prepared.get().strict
 }
 
 /// The strict schema's one serialization.
 pub fn strict_json(prepared: &Prepared) -> &str {
-    prepared.0.strict_json.get()
+    prepared.get().strict_json.get()
 }
 
 /// Judges a reply's text as the request loop does: locate, validate, deserialize, `validate`.
 pub fn judge<T: Extract>(prepared: &Prepared, text: &str) -> Result<T, Vec<Violation>> {
-    judge::judge::<T>(&prepared.0, text)
+    judge::judge::<T>(prepared.get(), text)
 }
 
 /// Reads a provider's reply envelope (status 200) as a request does; whether it was read.

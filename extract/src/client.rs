@@ -1,12 +1,14 @@
 //! The client: a cheap `Clone` over an `Arc` holding the HTTP client, the provider settings and the
 //! defaults of every extraction. Requests are built and sent from here; replies are judged elsewhere.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::dialect::{ChatRequest, Dialect, Reply, Turn};
@@ -35,6 +37,8 @@ struct Inner {
     api_key: Option<SecretString>,
     headers: HeaderMap,
     model: String,
+    /// The chat URL for `model`, parsed on first use rather than on every request.
+    chat_url: OnceLock<Url>,
     dialect: Dialect,
     mode: Option<Mode>,
     max_retries: u32,
@@ -206,7 +210,7 @@ impl Client {
         let miss = match crate::cache::lookup(
             self.inner.cache.as_ref(),
             options,
-            &url,
+            url.as_str(),
             dialect.name(),
             &body,
         ) {
@@ -266,7 +270,10 @@ impl Client {
     }
 
     /// The one place a request is built: URL, headers (client-wide and per request), body.
-    fn build(&self, request: &ChatRequest<'_>) -> Result<(String, HeaderMap, bytes::Bytes), Error> {
+    fn build(
+        &self,
+        request: &ChatRequest<'_>,
+    ) -> Result<(Url, Cow<'_, HeaderMap>, bytes::Bytes), Error> {
         // An input over its limit, which the policy rejects, is never sent (nor looked up).
         if let Some(refused) = request.options.input_refused {
             return Err(refused.into());
@@ -277,11 +284,40 @@ impl Client {
             .to_bytes()
             .map(bytes::Bytes::from)
             .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
-        let url = dialect.chat_url(&self.inner.base_url, request.model);
-        let mut headers = self.inner.headers.clone();
-        dialect.request_headers(request, &mut headers)?;
+        let url = self.chat_url(request.model)?;
+        // The client's headers as they are, unless the dialect adds some for this request.
+        let mut added = HeaderMap::new();
+        dialect.request_headers(request, &mut added)?;
+        let headers = if added.is_empty() {
+            Cow::Borrowed(&self.inner.headers)
+        } else {
+            let mut headers = self.inner.headers.clone();
+            dialect.request_headers(request, &mut headers)?;
+            Cow::Owned(headers)
+        };
         self.trace_text("request", &body);
         Ok((url, headers, body))
+    }
+
+    /// Where chats with `model` go; the client's own model's URL is parsed once.
+    fn chat_url(&self, model: &str) -> Result<Url, Error> {
+        let parse = || {
+            let text = self
+                .inner
+                .dialect
+                .imp()
+                .chat_url(&self.inner.base_url, model);
+            Url::parse(&text)
+                .map_err(|e| Error::config(format!("the chat URL `{text}` is not a URL: {e}")))
+        };
+        if model != self.inner.model {
+            return parse();
+        }
+        if let Some(url) = self.inner.chat_url.get() {
+            return Ok(url.clone());
+        }
+        let url = parse()?;
+        Ok(self.inner.chat_url.get_or_init(|| url).clone())
     }
 }
 
@@ -325,17 +361,24 @@ impl Client {
         let body = serde_json::to_vec(body)
             .map(bytes::Bytes::from)
             .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
+        let url = parse_url(url)?;
         let dialect = self.inner.dialect.imp();
         let (http, headers, policy) = (&self.inner.http, &self.inner.headers, &self.inner.policy);
-        transport::post(http, url, headers, body, policy, dialect).await
+        transport::post(http, &url, headers, body, policy, dialect).await
     }
 
     /// `GET`s `url` with the client's headers, retries and caps.
     pub(crate) async fn get(&self, url: &str) -> Result<HttpReply, Error> {
+        let url = parse_url(url)?;
         let dialect = self.inner.dialect.imp();
         let (http, headers, policy) = (&self.inner.http, &self.inner.headers, &self.inner.policy);
-        transport::get(http, url, headers, policy, dialect).await
+        transport::get(http, &url, headers, policy, dialect).await
     }
+}
+
+/// A URL built from the client's base URL (checked when the client was built) and a path.
+fn parse_url(url: &str) -> Result<Url, Error> {
+    Url::parse(url).map_err(|e| Error::config(format!("`{url}` is not a URL: {e}")))
 }
 
 impl fmt::Debug for Client {
@@ -576,6 +619,7 @@ impl ClientBuilder {
                 api_key: self.api_key,
                 headers,
                 model,
+                chat_url: OnceLock::new(),
                 dialect,
                 mode: self.mode,
                 max_retries: self.max_retries,

@@ -23,7 +23,7 @@ pub(crate) fn initial_turns(
 ) -> Vec<Turn> {
     let mut system = match instructions.or(schema.instructions) {
         Some(text) => text.to_owned(),
-        None => default_instructions(schema),
+        None => schema.default_instructions.clone(),
     };
     if matches!(mode, Mode::JsonObject | Mode::Prompt) {
         system.push_str("\n\n");
@@ -56,13 +56,14 @@ pub(crate) fn push_input(turns: &mut Vec<Turn>, input: &Input) {
     }
 }
 
-fn default_instructions(schema: &Prepared) -> String {
+/// The instructions when neither the request nor the type gives any; written once per type, into its
+/// [`Prepared`].
+pub(crate) fn default_instructions(name: &str, description: Option<&str>) -> String {
     let mut text = format!(
-        "Extract a `{}` from the user's input. Use only information the input states; where it states \
-         nothing for a field that allows null, use null.",
-        schema.name
+        "Extract a `{name}` from the user's input. Use only information the input states; where it \
+         states nothing for a field that allows null, use null."
     );
-    if let Some(description) = schema.description {
+    if let Some(description) = description {
         text.push(' ');
         text.push_str(description);
     }

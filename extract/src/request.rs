@@ -1,11 +1,11 @@
 //! What the caller asks for (input, instructions, model, mode, budgets) and the one loop that turns it
 //! into a value: build the request, send it, judge the reply, reask within the budget.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -343,12 +343,11 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
             }
         };
         let prepared = schema::prepared::<T>();
-        let model = self
-            .options
-            .model
-            .as_deref()
-            .unwrap_or(self.client.model())
-            .to_owned();
+        let client: &'c Client = self.client;
+        let model = match &self.options.model {
+            Some(model) => Cow::Owned(model.clone()),
+            None => Cow::Borrowed(client.model()),
+        };
         let chosen = self.options.mode.or(self.client.mode());
         let mode = chosen.unwrap_or_else(|| self.client.automatic_mode(&model));
         let run = Run {
@@ -385,8 +384,8 @@ impl<'c, T: Extract> IntoFuture for ExtractRequest<'c, T> {
 /// One extraction's settings, resolved against the client's.
 pub(crate) struct Run<'c> {
     pub(crate) client: &'c Client,
-    pub(crate) prepared: Arc<Prepared>,
-    pub(crate) model: String,
+    pub(crate) prepared: &'static Prepared,
+    pub(crate) model: Cow<'c, str>,
     pub(crate) mode: Mode,
     /// Whether the mode was chosen automatically, and so may fall back when the server rejects it.
     pub(crate) fallback: bool,
@@ -397,8 +396,9 @@ pub(crate) struct Run<'c> {
 
 /// Where an extraction's attempts stand: the conversation so far and what it cost.
 pub(crate) struct Attempts {
-    base: Vec<Turn>,
-    /// The turns of the next request: the base, plus the latest failure once there is one.
+    /// How many of `turns` are the original request's: a reask replaces only what follows them.
+    base: usize,
+    /// The turns of the next request: the original ones, plus the latest failure once there is one.
     pub(crate) turns: Vec<Turn>,
     pub(crate) usage: Usage,
     previous: Option<Vec<Violation>>,
@@ -469,15 +469,15 @@ impl Run<'_> {
     }
 
     pub(crate) fn begin(&self, input: &Input) -> Attempts {
-        let base = reask::initial_turns(
-            &self.prepared,
+        let turns = reask::initial_turns(
+            self.prepared,
             self.mode,
             self.options.instructions.as_deref(),
             input,
         );
         Attempts {
-            turns: base.clone(),
-            base,
+            base: turns.len(),
+            turns,
             usage: Usage::default(),
             previous: None,
             made: 0,
@@ -505,7 +505,7 @@ impl Run<'_> {
                 .chat(
                     &self.model,
                     self.mode,
-                    Some(&self.prepared),
+                    Some(self.prepared),
                     &state.turns,
                     &self.options,
                 )
@@ -525,7 +525,11 @@ impl Run<'_> {
 
     /// The one place a reply is judged, streamed or not: refusal, cut, filter, then the value
     /// (schema, serde, `validate`); an invalid reply is reasked while the budget allows.
-    pub(crate) fn judge_reply<T: Extract>(&self, state: &mut Attempts, reply: Reply) -> Verdict<T> {
+    pub(crate) fn judge_reply<T: Extract>(
+        &self,
+        state: &mut Attempts,
+        mut reply: Reply,
+    ) -> Verdict<T> {
         if let Some(u) = reply.usage {
             state.usage += u;
         }
@@ -539,7 +543,7 @@ impl Run<'_> {
         if let Some(refusal) = reply.refusal {
             return Verdict::Failed(Error::Refusal { refusal, usage });
         }
-        let raw = reply.text(self.mode).unwrap_or_default().to_owned();
+        let raw = reply.take_text(self.mode).unwrap_or_default();
         self.client.trace_text("reply", raw.as_bytes());
         match reply.finish {
             FinishReason::Length => {
@@ -558,7 +562,7 @@ impl Run<'_> {
             _ => {}
         }
         let verdict =
-            judge::judge::<T>(&self.prepared, &raw).and_then(|v| judge::check(v, &self.checks));
+            judge::judge::<T>(self.prepared, &raw).and_then(|v| judge::check(v, &self.checks));
         let errors = match verdict {
             Ok(value) => {
                 // Only now are this extraction's replies known to be worth replaying.
@@ -568,7 +572,7 @@ impl Run<'_> {
                     value,
                     usage,
                     attempts: state.made,
-                    model: reply.model.unwrap_or_else(|| self.model.clone()),
+                    model: reply.model.unwrap_or_else(|| self.model.to_string()),
                     raw,
                     mode: self.mode,
                     cache_status: reply.cache_status,
@@ -596,9 +600,9 @@ impl Run<'_> {
             });
         }
         // The context stays bounded: the original turns plus the latest failure only.
-        state.turns.clone_from(&state.base);
+        state.turns.truncate(state.base);
         state.turns.extend(reask::turns(
-            &self.prepared,
+            self.prepared,
             self.mode,
             &raw,
             &errors,

@@ -2,11 +2,17 @@
 //! backoff with jitter, honouring `retry-after-ms` and `Retry-After` up to a cap). Separate from
 //! reasks, which the request loop owns; this module knows nothing about schemas.
 
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
-use reqwest::StatusCode;
+use reqwest::{RequestBuilder, StatusCode, Url};
+use tokio::runtime::Id as RuntimeId;
+use tokio::time::Sleep;
 
 use crate::dialect::DialectImpl;
 use crate::error::Error;
@@ -32,7 +38,7 @@ pub(crate) struct HttpReply {
 /// as an answer (a 2xx, unless it says otherwise), or the error that ended the attempts.
 pub(crate) async fn post(
     http: &reqwest::Client,
-    url: &str,
+    url: &Url,
     headers: &HeaderMap,
     body: Bytes,
     policy: &Policy,
@@ -52,7 +58,7 @@ pub(crate) async fn post(
 /// [`post`] for a `GET` (a model listing): the same retries, timeout and body cap.
 pub(crate) async fn get(
     http: &reqwest::Client,
-    url: &str,
+    url: &Url,
     headers: &HeaderMap,
     policy: &Policy,
     dialect: &dyn DialectImpl,
@@ -81,7 +87,7 @@ pub(crate) enum Opened {
 /// The timeout covers the wait for the headers here; the stream applies it between events.
 pub(crate) async fn post_stream(
     http: &reqwest::Client,
-    url: &str,
+    url: &Url,
     headers: &HeaderMap,
     body: Bytes,
     policy: &Policy,
@@ -89,18 +95,16 @@ pub(crate) async fn post_stream(
 ) -> Result<Opened, Error> {
     with_retries(policy, dialect, || async {
         let started = Instant::now();
-        let request = http
-            .post(url)
-            .headers(headers.clone())
+        let request = with_headers(http.post(url.clone()), headers)
             .header(CONTENT_TYPE, "application/json")
             .header(
                 ACCEPT,
                 "text/event-stream, application/x-ndjson, application/json",
             )
             .body(body.clone());
-        let mut response = match tokio::time::timeout(policy.timeout, request.send()).await {
-            Ok(sent) => sent.map_err(|e| transport_error(e, started))?,
-            Err(_) => {
+        let mut response = match within(policy.timeout, pin!(request.send())).await {
+            Some(sent) => sent.map_err(|e| transport_error(e, started))?,
+            None => {
                 return Err(Error::Timeout {
                     elapsed: started.elapsed(),
                 })
@@ -112,9 +116,9 @@ pub(crate) async fn post_stream(
         }
         let headers = std::mem::take(response.headers_mut());
         let read = read_capped(response, status, policy.max_response_bytes, started);
-        let body = match tokio::time::timeout(policy.timeout, read).await {
-            Ok(body) => body?,
-            Err(_) => {
+        let body = match within(policy.timeout, pin!(read)).await {
+            Some(body) => body?,
+            None => {
                 return Err(Error::Timeout {
                     elapsed: started.elapsed(),
                 })
@@ -205,23 +209,21 @@ fn with_attempts(error: Error, attempts: u32) -> Error {
 
 async fn once(
     http: &reqwest::Client,
-    url: &str,
+    url: &Url,
     headers: &HeaderMap,
     body: Option<Bytes>,
     policy: &Policy,
 ) -> Result<HttpReply, Error> {
     let started = Instant::now();
-    let request = match body {
-        Some(body) => http
-            .post(url)
-            .headers(headers.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .body(body),
-        None => http.get(url).headers(headers.clone()),
-    };
     // One deadline over headers and body alike: a server that sends headers and then stalls is as
     // stuck as one that never answers.
-    let attempt = async {
+    let attempt = pin!(async {
+        let request = match body {
+            Some(body) => with_headers(http.post(url.clone()), headers)
+                .header(CONTENT_TYPE, "application/json")
+                .body(body),
+            None => with_headers(http.get(url.clone()), headers),
+        };
         let mut response = request
             .send()
             .await
@@ -234,12 +236,128 @@ async fn once(
             headers,
             body,
         })
-    };
-    match tokio::time::timeout(policy.timeout, attempt).await {
-        Ok(result) => result,
-        Err(_) => Err(Error::Timeout {
+    });
+    let outcome = within(policy.timeout, attempt).await;
+    outcome.unwrap_or_else(|| {
+        Err(Error::Timeout {
             elapsed: started.elapsed(),
-        }),
+        })
+    })
+}
+
+/// The client's headers on one request, each copied alone (a shared buffer's count, for most), rather
+/// than through a copy of the whole map, which allocates.
+fn with_headers(mut request: RequestBuilder, headers: &HeaderMap) -> RequestBuilder {
+    for (name, value) in headers {
+        request = request.header(name.clone(), value.clone());
+    }
+    request
+}
+
+/// Runs `work` for at most `timeout`; `None` when the time ran out first. The caller pins the work
+/// where it is (`pin!`), so that the work is not copied into this future too.
+///
+/// Not `tokio::time::timeout`, which registers a new timer in the runtime's timer wheel for every
+/// attempt and removes it when the attempt ends, each time under the time driver's lock (which the
+/// runtime's workers also take whenever they park): under load that was about half of what this
+/// crate added to an HTTP call. Here an attempt borrows a timer already in the wheel from a list of
+/// spares kept per thread, and moves its deadline later, which `Sleep::reset` does with one atomic
+/// write and no lock; the timer goes back to the list when the attempt ends, however it ends.
+pub(crate) async fn within<F: Future>(
+    timeout: Duration,
+    mut work: Pin<&mut F>,
+) -> Option<F::Output> {
+    let Some(deadline) = tokio::time::Instant::now().checked_add(timeout) else {
+        // No instant is that far away: the work has all the time there is.
+        return Some(work.await);
+    };
+    let mut timer = Timer::start(deadline);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        match &mut timer.sleep {
+            Some(sleep) => sleep.as_mut().poll(cx).map(|()| None),
+            None => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// A timer borrowed for one attempt; see [`within`].
+struct Timer {
+    /// Always `Some` until dropped.
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// The runtime whose timer wheel holds `sleep`: a spare is lent only within that runtime, since
+    /// another one's driver may be stopped (a current-thread runtime not running now), or gone.
+    runtime: Option<RuntimeId>,
+}
+
+/// The most spare timers a thread keeps: enough for the attempts one thread has in flight at once.
+const SPARE_TIMERS: usize = 1024;
+
+/// A thread's spare timers, and the runtime whose wheel holds them.
+type Spares = (Option<RuntimeId>, Vec<Pin<Box<Sleep>>>);
+
+thread_local! {
+    static SPARE: RefCell<Spares> = const { RefCell::new((None, Vec::new())) };
+}
+
+impl Timer {
+    fn start(deadline: tokio::time::Instant) -> Timer {
+        let runtime = tokio::runtime::Handle::try_current().ok().map(|h| h.id());
+        let spare = runtime.and_then(|id| {
+            SPARE
+                .try_with(|spare| {
+                    let mut spare = spare.borrow_mut();
+                    if spare.0 != Some(id) {
+                        return None;
+                    }
+                    // A timer that fired while it waited (its deadline, or its runtime's shutdown)
+                    // has left the wheel: putting it back would take the lock after all.
+                    let mut sleeps = std::mem::take(&mut spare.1);
+                    let found = std::iter::from_fn(|| sleeps.pop()).find(|s| !s.is_elapsed());
+                    spare.1 = sleeps;
+                    found
+                })
+                .ok()
+                .flatten()
+        });
+        let sleep = match spare {
+            Some(mut sleep) => {
+                sleep.as_mut().reset(deadline);
+                sleep
+            }
+            None => Box::pin(tokio::time::sleep_until(deadline)),
+        };
+        Timer {
+            sleep: Some(sleep),
+            runtime,
+        }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        let (Some(id), Some(mut sleep)) = (self.runtime, self.sleep.take()) else {
+            return;
+        };
+        if sleep.is_elapsed() {
+            return;
+        }
+        // The timer holds the waker of the task that last polled it, which would keep that task's
+        // memory alive while the timer waits: it is replaced by one that does nothing.
+        let _ = sleep.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        let _ = SPARE.try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if spare.0 != Some(id) {
+                // This thread now runs another runtime: the old one's timers are of no more use.
+                *spare = (Some(id), Vec::new());
+            }
+            if spare.1.len() < SPARE_TIMERS {
+                spare.1.push(sleep);
+            }
+        });
     }
 }
 
@@ -367,6 +485,137 @@ mod tests {
         );
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
+    }
+
+    /// A server on 127.0.0.1 that answers the first `answered` requests (`{}`, keeping the
+    /// connection open) and then reads every later one without ever answering.
+    fn answers_then_stalls(answered: usize) -> Url {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let url = format!("http://{}/", listener.local_addr().expect("an address"));
+        let url = Url::parse(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        let seen = Arc::new(AtomicUsize::new(0));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    let mut head = Vec::new();
+                    while let Ok(n @ 1..) = stream.read(&mut buf) {
+                        head.extend_from_slice(&buf[..n]);
+                        // A GET: the request ends with its head.
+                        while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                            head.drain(..end + 4);
+                            if seen.fetch_add(1, Ordering::SeqCst) < answered {
+                                let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                                if stream.write_all(reply).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    fn policy(timeout: Duration) -> Policy {
+        Policy {
+            retries: 0,
+            timeout,
+            max_retry_delay: Duration::from_secs(1),
+            initial_backoff: Duration::from_millis(10),
+            max_response_bytes: 1024,
+        }
+    }
+
+    fn current_thread() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("a runtime: {e}"))
+    }
+
+    /// Runs `f` on a thread of its own and fails, rather than hangs, if it does not finish in time.
+    fn finishes_within(limit: Duration, f: impl FnOnce() + Send + 'static) {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            f();
+            let _ = done.send(());
+        });
+        match finished.recv_timeout(limit) {
+            Ok(()) => {}
+            Err(e) => panic!("did not finish within {limit:?}: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_reused_timer_still_times_out() {
+        let url = answers_then_stalls(3);
+        finishes_within(Duration::from_secs(20), move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("a runtime: {e}"));
+            let http = reqwest::Client::new();
+            let policy = policy(Duration::from_millis(300));
+            runtime.block_on(async {
+                // Answered: each attempt's timer goes back to the spares, and the next borrows it.
+                for _ in 0..3 {
+                    let reply = once(&http, &url, &HeaderMap::new(), None, &policy).await;
+                    assert!(reply.is_ok(), "{:?}", reply.err());
+                }
+                let started = Instant::now();
+                let stalled = once(&http, &url, &HeaderMap::new(), None, &policy).await;
+                assert!(
+                    matches!(stalled, Err(Error::Timeout { .. })),
+                    "{:?}",
+                    stalled.err()
+                );
+                assert!(started.elapsed() >= Duration::from_millis(300));
+            });
+        });
+    }
+
+    /// A thread that ran one runtime and then runs another must not lend the first one's timers to
+    /// the second: a current-thread runtime's timers move only while it runs, and a dropped
+    /// runtime's not at all.
+    #[test]
+    fn a_timer_is_lent_only_within_its_runtime() {
+        let url = answers_then_stalls(1);
+        finishes_within(Duration::from_secs(20), move || {
+            let http = reqwest::Client::new();
+            let policy = policy(Duration::from_millis(300));
+            let attempt = |runtime: &tokio::runtime::Runtime| {
+                runtime.block_on(once(&http, &url, &HeaderMap::new(), None, &policy))
+            };
+            let first = current_thread();
+            assert!(attempt(&first).is_ok());
+            // `first` is alive but idle: a timer borrowed from it would never fire.
+            let second = current_thread();
+            let stalled = attempt(&second);
+            assert!(
+                matches!(stalled, Err(Error::Timeout { .. })),
+                "{:?}",
+                stalled.err()
+            );
+            drop(first);
+            drop(second);
+            // Both are gone, their timers with them: a third runtime makes its own.
+            let third = current_thread();
+            let stalled = attempt(&third);
+            assert!(
+                matches!(stalled, Err(Error::Timeout { .. })),
+                "{:?}",
+                stalled.err()
+            );
+        });
     }
 
     #[test]

@@ -228,13 +228,14 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    /// The text the value is read from in `mode`: the tool call's arguments in `Tools` mode (or the
-    /// content, when a server answered in text anyway), the content otherwise.
-    pub(crate) fn text(&self, mode: Mode) -> Option<&str> {
-        match mode {
-            Mode::Tools => self.tool_arguments.as_deref().or(self.content.as_deref()),
-            _ => self.content.as_deref().or(self.tool_arguments.as_deref()),
-        }
+    /// The text the value is read from in `mode`, moved out of the reply: the tool call's arguments
+    /// in `Tools` mode (or the content, when a server answered in text anyway), the content otherwise.
+    pub(crate) fn take_text(&mut self, mode: Mode) -> Option<String> {
+        let (first, second) = match mode {
+            Mode::Tools => (&mut self.tool_arguments, &mut self.content),
+            _ => (&mut self.content, &mut self.tool_arguments),
+        };
+        first.take().or_else(|| second.take())
     }
 }
 

@@ -7,8 +7,9 @@ mod lower_props;
 mod problems;
 
 use std::any::TypeId;
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{OnceLock, RwLock};
 
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -23,6 +24,8 @@ pub(crate) struct Prepared {
     pub(crate) name: &'static str,
     pub(crate) description: Option<&'static str>,
     pub(crate) instructions: Option<&'static str>,
+    /// The instructions sent when neither the request nor the type gives any.
+    pub(crate) default_instructions: String,
     /// The schemars schema, with `$defs`: the whole truth, including what strict mode cannot express.
     pub(crate) original: Value,
     /// The strict schema sent to providers that understand `$ref`.
@@ -42,24 +45,54 @@ pub(crate) struct Prepared {
     pub(crate) strips_nulls: bool,
 }
 
-type Cache = RwLock<HashMap<TypeId, Arc<Prepared>>>;
+type Cache = RwLock<HashMap<TypeId, &'static Prepared>>;
 
-/// The prepared schemas of `T`, computed once per process.
-pub(crate) fn prepared<T: Extract>() -> Arc<Prepared> {
+/// How many types a thread remembers without asking the process-wide cache: a program extracts a
+/// handful of types, and a hit then costs neither a lock nor a hash.
+const LOCAL_TYPES: usize = 16;
+
+thread_local! {
+    static LOCAL: RefCell<Vec<(TypeId, &'static Prepared)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The prepared schemas of `T`, computed once per process and kept for its life (so they are lent as
+/// `&'static`, with no count to keep: every request of every thread reads them).
+pub(crate) fn prepared<T: Extract>() -> &'static Prepared {
+    let id = TypeId::of::<T>();
+    let local = LOCAL
+        .try_with(|local| {
+            let local = local.borrow();
+            local.iter().find(|(t, _)| *t == id).map(|(_, p)| *p)
+        })
+        .ok()
+        .flatten();
+    if let Some(found) = local {
+        return found;
+    }
+    let found = shared::<T>(id);
+    let _ = LOCAL.try_with(|local| {
+        let mut local = local.borrow_mut();
+        if local.len() < LOCAL_TYPES {
+            local.push((id, found));
+        }
+    });
+    found
+}
+
+fn shared<T: Extract>(id: TypeId) -> &'static Prepared {
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let id = TypeId::of::<T>();
     if let Some(found) = cache.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
-        return found.clone();
+        return found;
     }
-    // Built outside the lock: two threads may race to build it once each; the first insert wins.
-    let built = Arc::new(build::<T>());
+    // Built outside the lock: two threads may race to build it once each; the first insert wins,
+    // and only it is kept.
+    let built = build::<T>();
     cache
         .write()
         .unwrap_or_else(|e| e.into_inner())
         .entry(id)
-        .or_insert(built)
-        .clone()
+        .or_insert_with(|| Box::leak(Box::new(built)))
 }
 
 pub(crate) fn build<T: Extract>() -> Prepared {
@@ -76,6 +109,7 @@ pub(crate) fn build<T: Extract>() -> Prepared {
         name: T::NAME,
         description: T::DESCRIPTION,
         instructions: T::INSTRUCTIONS,
+        default_instructions: crate::reask::default_instructions(T::NAME, T::DESCRIPTION),
         original,
         strict,
         inlined,

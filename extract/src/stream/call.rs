@@ -167,7 +167,7 @@ pub(crate) async fn open_attempt(
             .open_stream(
                 &run.model,
                 run.mode,
-                Some(&run.prepared),
+                Some(run.prepared),
                 &attempts.turns,
                 &run.options,
             )

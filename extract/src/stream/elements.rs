@@ -100,7 +100,7 @@ struct Driver<'c, T> {
     run: Run<'c>,
     input: Input,
     /// The element type's schemas, to judge each element alone.
-    element: Arc<Prepared>,
+    element: &'static Prepared,
     state: Option<Attempts>,
     call: Option<Call>,
     parser: Parser,
@@ -184,7 +184,7 @@ impl<T: Extract> Driver<'_, T> {
             self.judging = false;
         }
         for (index, raw) in closed {
-            match judge::judge::<T>(&self.element, &raw) {
+            match judge::judge::<T>(self.element, &raw) {
                 Ok(value) => self.ready.push_back(Ok(value)),
                 Err(errors) => {
                     self.judging = false;

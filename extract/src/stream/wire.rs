@@ -85,9 +85,11 @@ impl Deltas {
             Source::Once(delta) => delta.take(),
             Source::Frames(frames) => {
                 let started = Instant::now();
-                let frame = match tokio::time::timeout(self.idle, frames.next()).await {
-                    Ok(frame) => frame?,
-                    Err(_) => {
+                let frame = match crate::transport::within(self.idle, std::pin::pin!(frames.next()))
+                    .await
+                {
+                    Some(frame) => frame?,
+                    None => {
                         return Some(Err(Error::Timeout {
                             elapsed: started.elapsed(),
                         }))
