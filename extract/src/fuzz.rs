@@ -54,7 +54,7 @@ pub fn envelope(data: &[u8]) {
             Ok(reply) => {
                 assert!(is_json, "{dialect}: a reply that is not JSON was accepted");
                 for mode in MODES {
-                    let _ = reply.text(mode);
+                    let _ = reply.clone().take_text(mode);
                 }
             }
             Err(err) => {
