@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use extract::{Client, Error, Extract, Message, Mode, StopReason};
 use extract_workspace_tests::{
-    bodies, completion, completion_with, ok, CalendarEvent, Script, EVENT,
+    bodies, completion, completion_with, ok, server_with, CalendarEvent, EVENT,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use wiremock::matchers::{header, method, path};
+use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 #[derive(Debug, PartialEq, Deserialize, JsonSchema, Extract)]
@@ -32,16 +32,6 @@ fn no_empty_participants(event: &Party) -> Result<(), String> {
 #[extract(validate = no_empty_participants)]
 struct Party {
     guests: Vec<String>,
-}
-
-async fn server_with(replies: Vec<ResponseTemplate>) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(Script::new(replies))
-        .mount(&server)
-        .await;
-    server
 }
 
 fn client(server: &MockServer) -> Client {

@@ -7,19 +7,10 @@ use std::time::Duration;
 
 use extract::stream::Update;
 use extract::{Client, Error, StopReason};
-use extract_workspace_tests::{bodies, completion, ok, ok_sse, sse, CalendarEvent, Script, EVENT};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-async fn server_with(replies: Vec<ResponseTemplate>) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(Script::new(replies))
-        .mount(&server)
-        .await;
-    server
-}
+use extract_workspace_tests::{
+    bodies, completion, ok, ok_sse, server_with, sse, CalendarEvent, EVENT,
+};
+use wiremock::MockServer;
 
 fn client(server: &MockServer) -> Client {
     Client::builder()

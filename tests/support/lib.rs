@@ -78,6 +78,18 @@ impl Respond for Script {
     }
 }
 
+/// A mock OpenAI-compatible server whose chat endpoint answers with `replies` in order (the last one
+/// repeats).
+pub async fn server_with(replies: Vec<ResponseTemplate>) -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/v1/chat/completions"))
+        .respond_with(Script::new(replies))
+        .mount(&server)
+        .await;
+    server
+}
+
 /// The JSON bodies of the requests a mock server received, in order.
 pub async fn bodies(server: &wiremock::MockServer) -> Vec<Value> {
     server
