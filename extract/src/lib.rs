@@ -46,6 +46,7 @@
 #[doc(hidden)]
 #[path = "bench.rs"]
 pub mod __bench;
+#[cfg(feature = "__fuzz")]
 #[doc(hidden)]
 #[path = "fuzz.rs"]
 pub mod __fuzz;
