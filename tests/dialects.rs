@@ -1057,3 +1057,71 @@ async fn lenient_envelopes_succeed_on_the_workers_ai_v1_endpoint_too() {
         assert_eq!(extraction.model, CF_MODEL, "reply {i}");
     }
 }
+
+/// A note with bounded strings: `minLength`/`maxLength` in the schemars schema.
+#[derive(Debug, PartialEq, Deserialize, JsonSchema, Extract)]
+struct Note {
+    #[schemars(length(min = 1, max = 80))]
+    topic: String,
+    #[schemars(length(max = 5))]
+    tags: Vec<String>,
+}
+
+const NOTE: &str = r#"{"topic":"Lisbon","tags":["travel"]}"#;
+
+/// The `topic` property of the schema a request carried in `response_format`.
+fn topic_schema(request: &Request) -> Value {
+    body(request)["response_format"]["json_schema"]["schema"]["properties"]["topic"].clone()
+}
+
+#[tokio::test]
+async fn compatible_servers_get_string_lengths_and_openai_does_not() {
+    // llama.cpp, Ollama and vLLM compile `maxLength` into their grammar, so a 135M model cannot run
+    // a bounded field on; OpenAI's strict mode rejects the keyword, and AI Gateway's unified
+    // endpoint may forward there. Array bounds are strict-mode keywords and travel everywhere.
+    let bounded = json!({"type": "string", "minLength": 1, "maxLength": 80});
+    let bare = json!({"type": "string"});
+    let cases = [
+        ("/v1/chat/completions", Dialect::OpenAiCompatible, &bounded),
+        ("/v1/chat/completions", Dialect::OpenAi, &bare),
+        (
+            "/v1/acc-123/my-gateway/compat/chat/completions",
+            Dialect::AiGateway(GatewayProvider::Compat),
+            &bare,
+        ),
+    ];
+    for (route, dialect, expected) in cases {
+        let server = serve(route, vec![ok(completion(NOTE))]).await;
+        let base = route.trim_end_matches("/chat/completions");
+        let client = build(
+            quick(Client::builder())
+                .base_url(format!("{}{base}", server.uri()))
+                .dialect(dialect)
+                .api_key("key")
+                .model("m"),
+        );
+        let note = client.extract::<Note>(TEXT).await.expect("a valid reply");
+        assert_eq!(note.value.topic, "Lisbon");
+        let requests = requests(&server).await;
+        assert_eq!(&topic_schema(&requests[0]), expected, "{dialect:?}");
+        let schema = &body(&requests[0])["response_format"]["json_schema"]["schema"];
+        assert_eq!(schema["properties"]["tags"]["maxItems"], 5, "{dialect:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_string_over_its_max_length_is_still_sent_back_where_the_server_did_not_enforce_it() {
+    // The judge holds every server to the original schema, whatever the grammar did.
+    let long = format!(r#"{{"topic":"{}","tags":[]}}"#, "x".repeat(81));
+    let server = serve(
+        "/v1/chat/completions",
+        vec![ok(completion(&long)), ok(completion(NOTE))],
+    )
+    .await;
+    let client = build(quick(Client::llama_cpp(server.uri())).model("local"));
+    let note = client.extract::<Note>(TEXT).await.expect("the second reply");
+    assert_eq!(note.attempts, 2);
+    let requests = requests(&server).await;
+    let reask = body(&requests[1]).to_string();
+    assert!(reask.contains("longer than 80 characters"), "{reask}");
+}

@@ -33,7 +33,7 @@ static OPENAI: Gateway = Gateway {
 };
 static COMPAT: Gateway = Gateway {
     name: "ai-gateway/compat",
-    provider: &openai::COMPATIBLE,
+    provider: &openai::GATEWAY_COMPAT,
 };
 static WORKERS_AI: Gateway = Gateway {
     name: "ai-gateway/workers-ai",

@@ -18,15 +18,27 @@ use crate::usage::Usage;
 pub(crate) struct OpenAi {
     name: &'static str,
     max_tokens_field: &'static str,
+    /// Whether the schema keeps `minLength`/`maxLength`. OpenAI's strict mode rejects them; the
+    /// grammar-constrained decoders behind most compatible servers (llama.cpp, Ollama, vLLM) enforce
+    /// them, and the others ignore keywords they do not know.
+    string_lengths: bool,
 }
 
 pub(crate) static OPENAI: OpenAi = OpenAi {
     name: "openai",
     max_tokens_field: "max_completion_tokens",
+    string_lengths: false,
 };
 pub(crate) static COMPATIBLE: OpenAi = OpenAi {
     name: "openai-compatible",
     max_tokens_field: "max_tokens",
+    string_lengths: true,
+};
+/// What AI Gateway's unified endpoint speaks: compatible, but it may forward to OpenAI itself.
+pub(crate) static GATEWAY_COMPAT: OpenAi = OpenAi {
+    name: "openai-compatible",
+    max_tokens_field: "max_tokens",
+    string_lengths: false,
 };
 
 impl DialectImpl for OpenAi {
@@ -63,7 +75,7 @@ impl DialectImpl for OpenAi {
                     "response_format",
                     Body::new()
                         .with("type", "json_schema")
-                        .with("json_schema", named(schema, "schema")),
+                        .with("json_schema", named(schema, "schema", self.string_lengths)),
                 );
             }
             Some((Mode::JsonObject, _)) => {
@@ -72,7 +84,7 @@ impl DialectImpl for OpenAi {
             Some((Mode::Tools, schema)) => {
                 let tool = Body::new()
                     .with("type", "function")
-                    .with("function", named(schema, "parameters"));
+                    .with("function", named(schema, "parameters", self.string_lengths));
                 body.push("tools", Part::Array(vec![tool.into()]));
                 body.push(
                     "tool_choice",
@@ -195,12 +207,16 @@ pub(crate) fn stream_error(error: &Value) -> Error {
 
 /// The schema with its name, description and `strict`, as both `json_schema` and a tool's
 /// `function` carry it; `key` is where the schema goes (`schema`, `parameters`).
-fn named<'a>(schema: &'a Prepared, key: &'static str) -> Body<'a> {
+fn named<'a>(schema: &'a Prepared, key: &'static str, string_lengths: bool) -> Body<'a> {
     let mut out = Body::new().with("name", schema.name);
     if let Some(d) = schema.description {
         out.push("description", d);
     }
-    out.with(key, &*schema.strict_json).with("strict", true)
+    let json = match &schema.lengths_json {
+        Some(lengths) if string_lengths => lengths,
+        _ => &schema.strict_json,
+    };
+    out.with(key, &**json).with("strict", true)
 }
 
 pub(crate) fn bearer(key: &str) -> Result<HeaderValue, Error> {

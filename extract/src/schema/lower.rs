@@ -67,6 +67,26 @@ pub(crate) enum Refs {
 /// wrapped as the only property `wrap_key` of an object, since strict roots must be objects; the judge
 /// unwraps replies the same way. Returns the lowered schema and whether it was wrapped.
 pub(crate) fn lower(schema: &Value, wrap_key: &str, refs: Refs) -> (Value, bool) {
+    lower_keeping(schema, wrap_key, refs, Lengths::Drop)
+}
+
+/// Whether `minLength` and `maxLength` survive lowering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lengths {
+    /// Dropped, as OpenAI's strict mode requires (it rejects them).
+    Drop,
+    /// Kept, for the grammar-constrained decoders that enforce them (llama.cpp, Ollama, vLLM): a
+    /// bounded string in the grammar, instead of a reply the judge must send back.
+    Keep,
+}
+
+/// [`lower`], choosing what becomes of string lengths.
+pub(crate) fn lower_keeping(
+    schema: &Value,
+    wrap_key: &str,
+    refs: Refs,
+    lengths: Lengths,
+) -> (Value, bool) {
     let mut root = match schema {
         Value::Object(map) => map.clone(),
         // `true`/`false` roots: nothing to lower; `problems` reports them.
@@ -80,6 +100,7 @@ pub(crate) fn lower(schema: &Value, wrap_key: &str, refs: Refs) -> (Value, bool)
         recursive: recursive_defs(&defs),
         defs: &defs,
         refs,
+        lengths,
     };
     let mut root = Value::Object(root);
     cx.node(&mut root);
@@ -181,13 +202,17 @@ struct Cx<'a> {
     defs: &'a Map<String, Value>,
     recursive: BTreeSet<String>,
     refs: Refs,
+    lengths: Lengths,
 }
 
 impl Cx<'_> {
     fn node(&self, node: &mut Value) {
         let Value::Object(map) = node else { return };
         for key in DROPPED {
-            map.remove(*key);
+            let length = matches!(*key, "minLength" | "maxLength");
+            if !(length && self.lengths == Lengths::Keep) {
+                map.remove(*key);
+            }
         }
         if let Some(Value::String(format)) = map.get("format") {
             if !FORMATS.contains(&format.as_str()) {

@@ -36,6 +36,9 @@ pub(crate) struct Prepared {
     pub(crate) strict_json: Box<RawValue>,
     /// `inlined`, serialized once.
     pub(crate) inlined_json: Box<RawValue>,
+    /// `strict` with `minLength` and `maxLength` kept, serialized, for the grammar-constrained
+    /// decoders that enforce them; `None` when the type has no string lengths.
+    pub(crate) lengths_json: Option<Box<RawValue>>,
     /// `Some(key)` when the root is not an object and travels as `{key: value}`.
     pub(crate) wrap_key: Option<&'static str>,
     /// The validator of `original`, for replies read into the judge's light tree.
@@ -99,6 +102,12 @@ pub(crate) fn build<T: Extract>() -> Prepared {
     let original = original_schema::<T>();
     let (strict, wrapped) = lower::lower(&original, T::WRAP_KEY, lower::Refs::Keep);
     let (inlined, _) = lower::lower(&original, T::WRAP_KEY, lower::Refs::Inline);
+    let (lengths, _) = lower::lower_keeping(
+        &original,
+        T::WRAP_KEY,
+        lower::Refs::Keep,
+        lower::Lengths::Keep,
+    );
     let validator = jsonschema::options_for::<crate::judge::Tree>()
         .build(&original)
         .map_err(|e| e.to_string());
@@ -106,6 +115,7 @@ pub(crate) fn build<T: Extract>() -> Prepared {
     Prepared {
         strict_json: raw(&strict),
         inlined_json: raw(&inlined),
+        lengths_json: (lengths != strict).then(|| raw(&lengths)),
         name: T::NAME,
         description: T::DESCRIPTION,
         instructions: T::INSTRUCTIONS,
