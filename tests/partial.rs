@@ -72,7 +72,8 @@ fn a_flat_struct_fills_field_by_field() {
     let opened = states[0]
         .clone()
         .expect("an open object creates the partial");
-    assert_eq!(opened, Partial::<Flat>::default());
+    let empty = Partial::<Flat>::default();
+    assert_eq!(format!("{opened:?}"), format!("{empty:?}"));
     assert_eq!(opened.name, None);
 
     let names: Vec<Option<String>> = states[1..5]
@@ -151,6 +152,7 @@ struct Person {
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema, Extract)]
+#[extract(partial_derive(PartialEq, serde::Serialize))]
 struct Address {
     street: String,
     city: String,
@@ -475,9 +477,46 @@ fn partials_print_compare_and_clone() {
         r#"PartialAddress { street: Some("Elm"), city: None }"#
     );
     let copy = partial.clone();
+    // `PartialEq` and `Serialize` because the type asks for them with `partial_derive`.
     assert_eq!(copy, partial);
     partial.city = Some("Rome".to_owned());
     assert_ne!(copy, partial);
+    assert_eq!(
+        serde_json::to_value(&partial).expect("serializes"),
+        serde_json::json!({"street": "Elm", "city": "Rome"}),
+        "the hidden last field is not serialized"
+    );
+}
+
+/// A partial form that nests another asks for the same derives all the way down.
+#[derive(Debug, Deserialize, JsonSchema, Extract)]
+#[extract(partial_derive(PartialEq, Eq, Hash))]
+struct Tagged {
+    label: String,
+    items: Vec<Leaf>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Extract)]
+#[extract(partial_derive(PartialEq, Eq, Hash))]
+struct Leaf {
+    name: String,
+}
+
+#[test]
+fn partial_derive_reaches_nested_partials() {
+    use std::collections::HashSet;
+    let leaf = Partial::<Leaf> {
+        name: Some("a".to_owned()),
+        ..Default::default()
+    };
+    let tagged = Partial::<Tagged> {
+        label: Some("x".to_owned()),
+        items: Some(vec![Some(leaf.clone()), None]),
+        ..Default::default()
+    };
+    let mut set = HashSet::new();
+    assert!(set.insert(tagged.clone()));
+    assert!(!set.insert(tagged), "equal partials hash alike");
 }
 
 #[test]

@@ -19,9 +19,16 @@ pub(crate) struct Container {
     pub(crate) description: Option<Attr<LitStr>>,
     pub(crate) instructions: Option<Attr<LitStr>>,
     pub(crate) validate: Option<Attr<Path>>,
+    /// `partial_derive(PartialEq, serde::Serialize)`: derives put on the partial struct, beyond the
+    /// `Debug`, `Clone` and `Default` it always has.
+    pub(crate) partial_derive: Option<Attr<Vec<Path>>>,
 }
 
-const CONTAINER_KEYS: &str = "`name`, `description`, `instructions`, `validate`";
+const CONTAINER_KEYS: &str =
+    "`name`, `description`, `instructions`, `validate`, `partial_derive`";
+
+/// What the partial struct implements without being asked.
+const PARTIAL_ALWAYS: &[&str] = &["Debug", "Clone", "Default"];
 
 impl Container {
     pub(crate) fn from_ast(cx: &Ctxt, attrs: &[Attribute]) -> Self {
@@ -38,6 +45,13 @@ impl Container {
                         set(cx, &meta, &mut out.instructions, "instructions", |m| m.value()?.parse())
                     }
                     "validate" => set(cx, &meta, &mut out.validate, "validate", parse_path),
+                    "partial_derive" => set(
+                        cx,
+                        &meta,
+                        &mut out.partial_derive,
+                        "partial_derive",
+                        |m| parse_derives(cx, m),
+                    ),
                     _ => {
                         cx.error_spanned_by(
                             &meta.path,
@@ -165,6 +179,31 @@ fn parse_path(meta: &ParseNestedMeta<'_>) -> syn::Result<Path> {
     } else {
         input.parse()
     }
+}
+
+/// `partial_derive(PartialEq, serde::Serialize)`: the paths, each once, none that the partial struct
+/// implements already.
+fn parse_derives(cx: &Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Vec<Path>> {
+    let mut paths: Vec<Path> = Vec::new();
+    meta.parse_nested_meta(|inner| {
+        let path = inner.path.clone();
+        let last = path.segments.last().map(|s| s.ident.to_string());
+        if let Some(name) = last.filter(|n| PARTIAL_ALWAYS.contains(&n.as_str())) {
+            cx.error_spanned_by(
+                &path,
+                format!(
+                    "the partial form always implements `Debug`, `Clone` and `Default`; remove \
+                     `{name}` from `partial_derive`"
+                ),
+            );
+        } else if paths.iter().any(|p| path_text(p) == path_text(&path)) {
+            cx.error_spanned_by(&path, "listed twice in `partial_derive`; keep one");
+        } else {
+            paths.push(path);
+        }
+        Ok(())
+    })?;
+    Ok(paths)
 }
 
 /// Consumes `= value` or `(...)` after a key we do not handle, so parsing can go on to the next key.

@@ -10,6 +10,7 @@ const NAME_MAX: usize = 64;
 pub(crate) fn check(cx: &Ctxt, cont: &Container<'_>) {
     check_shape(cx, cont);
     check_name(cx, cont);
+    check_partial_derive(cx, cont);
     if let Some(lifetime) = cont.input.generics.lifetimes().next() {
         cx.error_spanned_by(
             lifetime,
@@ -61,6 +62,28 @@ fn check_name(cx: &Ctxt, cont: &Container<'_>) {
                 "`{text}` cannot be a schema name: providers accept 1 to {NAME_MAX} ASCII letters, \
                  digits, `_` or `-`; set one with `#[extract(name = \"...\")]`"
             ),
+        );
+    }
+}
+
+/// Only a struct with named fields has a partial struct to derive on; an enum is its own partial form.
+fn check_partial_derive(cx: &Ctxt, cont: &Container<'_>) {
+    let Some(attr) = &cont.attrs.partial_derive else {
+        return;
+    };
+    let key = syn::Ident::new("partial_derive", attr.span);
+    if matches!(cont.shape, Shape::Enum { .. }) {
+        cx.error_spanned_by(
+            key,
+            "an enum is its own partial form (it appears once complete); derive the traits on the \
+             enum itself",
+        );
+    } else if cont.input.generics.type_params().next().is_some() {
+        // std's derives would bound `T`, not `T`'s partial form inside `Option<Vec<..>>`.
+        cx.error_spanned_by(
+            key,
+            "`partial_derive` is not available on a generic type: the derives cannot bound the \
+             parameter's partial form; use it on the concrete types inside",
         );
     }
 }

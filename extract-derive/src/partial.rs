@@ -4,7 +4,7 @@
 //!
 //! The partial struct is also the check that every field is enforceable: its field types name
 //! `<FieldTy as Enforceable>::Partial`. Everything else that mentions a field's partial form either
-//! is guarded by a where clause (`Debug`, `Clone`, `PartialEq`) or spans the mention at the field's
+//! is guarded by a where clause (`Debug`, `Clone`) or spans the mention at the field's
 //! type, so that rustc's error for an unenforceable field is the same diagnostic wherever it arises
 //! and is printed once. Nothing here requires `Partial: Send`, which looks through every nested
 //! partial struct: `Extract` asks for it under a where clause instead.
@@ -57,7 +57,7 @@ pub(crate) fn for_struct(cont: &Container<'_>, generics: &Generics) -> TokenStre
         quote!(#name: #none)
     });
 
-    // `Debug`, `Clone` and `PartialEq` hold when every field's partial form has them. The binder
+    // `Debug` and `Clone` hold when every field's partial form has them. The binder
     // keeps a bound on a type without parameters from being "trivially false", which rustc rejects.
     // A field of the struct's own type (`replies: Vec<Comment>`) is left out: its bound would be the
     // impl's own, a cycle rustc cannot evaluate, and it holds exactly when the others do.
@@ -81,19 +81,44 @@ pub(crate) fn for_struct(cont: &Container<'_>, generics: &Generics) -> TokenStre
         generics.enforceable_where(&predicates)
     };
     let debug_where = guarded(quote!(::core::fmt::Debug));
-    let clone_where = guarded(quote!(::core::clone::Clone));
-    let eq_where = guarded(quote!(::core::cmp::PartialEq));
     let names: Vec<&Ident> = typed.iter().map(|(f, _)| f.ident).collect();
     let labels = names.iter().map(|n| unraw(n));
     let partial_name = partial.to_string();
 
+    // Asked for with `partial_derive`: the derives themselves bound what they need (`PartialEq`
+    // holds when every field's partial form is `PartialEq`, which the compiler checks at the field).
+    let asked = cont.attrs.partial_derive.as_ref().map(|attr| &attr.value);
+    let derives = asked.map(|paths| quote!(#[derive(#(#paths),*)]));
+    let serde_skip = asked.and_then(|paths| {
+        let serialize = paths.iter().any(|p| {
+            p.segments
+                .last()
+                .is_some_and(|s| s.ident == "Serialize")
+        });
+        serialize.then(|| quote!(#[serde(skip)]))
+    });
+
+    let clone_where = guarded(quote!(::core::clone::Clone));
+    let clone_impl = {
+        quote! {
+        impl #impl_generics ::core::clone::Clone for #partial #ty_generics #clone_where {
+            #[inline]
+            fn clone(&self) -> Self {
+                #partial { #(#names: ::core::clone::Clone::clone(&self.#names),)* __extract: () }
+            }
+        }
+        }
+    };
+
     let enforceable = enforceable_impl(cont, generics, &partial, &typed);
     quote! {
         #[doc = #type_doc]
+        #derives
         #[allow(dead_code, non_camel_case_types, private_interfaces)]
         #vis struct #partial #params #struct_where {
             #(#definitions,)*
             #[doc(hidden)]
+            #serde_skip
             #vis __extract: (),
         }
         impl #impl_generics ::core::default::Default for #partial #ty_generics #struct_where {
@@ -110,18 +135,7 @@ pub(crate) fn for_struct(cont: &Container<'_>, generics: &Generics) -> TokenStre
                     .finish()
             }
         }
-        impl #impl_generics ::core::clone::Clone for #partial #ty_generics #clone_where {
-            #[inline]
-            fn clone(&self) -> Self {
-                #partial { #(#names: ::core::clone::Clone::clone(&self.#names),)* __extract: () }
-            }
-        }
-        impl #impl_generics ::core::cmp::PartialEq for #partial #ty_generics #eq_where {
-            #[inline]
-            fn eq(&self, __other: &Self) -> bool {
-                true #(&& self.#names == __other.#names)*
-            }
-        }
+        #clone_impl
         #enforceable
     }
 }
@@ -316,7 +330,7 @@ fn mentions(tokens: TokenStream, ident: &Ident) -> bool {
 }
 
 /// A standard scalar (`String`, `bool`, a number), or an `Option`, `Vec` or `Box` of one: its
-/// partial form is known to be `Debug`, `Clone` and `PartialEq`, so the impls need no bound for it.
+/// partial form is known to be `Debug` and `Clone`, so the impls need no bound for it.
 /// Every bound left out is one rustc need not prove, for every field of every derived type.
 fn is_std_scalar(ty: &Type) -> bool {
     const SCALARS: &[&str] = &[

@@ -96,6 +96,7 @@ pub use error::{Cut, Error, StopReason, Violation};
 /// | `#[extract(description = "...")]` | sent beside the schema (`json_schema.description`, the tool's description) |
 /// | `#[extract(instructions = "...")]` | the system instructions for extracting this type |
 /// | `#[extract(validate = path::to::check)]` | `fn(&Self) -> Result<(), E>` with `E: Display`; a failure is sent back to the model |
+/// | `#[extract(partial_derive(PartialEq, serde::Serialize))]` | derives put on the [`Partial`] struct of a non-generic struct, beyond its `Debug`, `Clone` and `Default` |
 ///
 /// Every field type is checked at compile time to be enforceable by a strict provider: maps,
 /// `serde_json::Value` and types that do not derive `Extract` are rejected at the field.
@@ -210,8 +211,12 @@ pub trait Enforceable {
 /// struct is partial too, a number or an enum appears once its JSON is complete).
 ///
 /// The derive generates that struct beside the type and names it only through this alias; it
-/// implements `Default` (every field `None`) and, when every field's partial form does, `Debug`,
-/// `Clone` and `PartialEq`. An enum is its own partial form: it appears once complete.
+/// implements `Default` (every field `None`) and, when every field's partial form does, `Debug` and
+/// `Clone`. More derives are asked for with `#[extract(partial_derive(PartialEq, serde::Serialize))]`
+/// on a non-generic struct, and each nested struct asks for them too: `Serialize` to forward partials
+/// to a browser, `PartialEq` to compare them. They are not there by default because each costs
+/// compile time for every type, whether or not it is ever streamed. An enum is its own partial form:
+/// it appears once complete.
 ///
 /// ```
 /// use extract::{Enforceable, Extract, Partial};
