@@ -1119,7 +1119,10 @@ async fn a_string_over_its_max_length_is_still_sent_back_where_the_server_did_no
     )
     .await;
     let client = build(quick(Client::llama_cpp(server.uri())).model("local"));
-    let note = client.extract::<Note>(TEXT).await.expect("the second reply");
+    let note = client
+        .extract::<Note>(TEXT)
+        .await
+        .expect("the second reply");
     assert_eq!(note.attempts, 2);
     let requests = requests(&server).await;
     let reask = body(&requests[1]).to_string();

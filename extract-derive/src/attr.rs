@@ -24,8 +24,7 @@ pub(crate) struct Container {
     pub(crate) partial_derive: Option<Attr<Vec<Path>>>,
 }
 
-const CONTAINER_KEYS: &str =
-    "`name`, `description`, `instructions`, `validate`, `partial_derive`";
+const CONTAINER_KEYS: &str = "`name`, `description`, `instructions`, `validate`, `partial_derive`";
 
 /// What the partial struct implements without being asked.
 const PARTIAL_ALWAYS: &[&str] = &["Debug", "Clone", "Default"];

@@ -90,11 +90,9 @@ pub(crate) fn for_struct(cont: &Container<'_>, generics: &Generics) -> TokenStre
     let asked = cont.attrs.partial_derive.as_ref().map(|attr| &attr.value);
     let derives = asked.map(|paths| quote!(#[derive(#(#paths),*)]));
     let serde_skip = asked.and_then(|paths| {
-        let serialize = paths.iter().any(|p| {
-            p.segments
-                .last()
-                .is_some_and(|s| s.ident == "Serialize")
-        });
+        let serialize = paths
+            .iter()
+            .any(|p| p.segments.last().is_some_and(|s| s.ident == "Serialize"));
         serialize.then(|| quote!(#[serde(skip)]))
     });
 
