@@ -46,6 +46,7 @@ impl Keys {
     /// Routes one event of the struct `T`, which has `fields` properties: an `Open` of the struct
     /// itself creates its partial; an event under a known key returns the field to feed. Unknown keys
     /// and anything else are ignored.
+    #[inline(never)]
     pub fn route<'s, 'p, T, P>(
         &self,
         slot: &'s mut Option<P>,
@@ -80,6 +81,7 @@ impl Keys {
 /// an event under one of its own keys, and `None` for every other event about the struct or below
 /// it, which the derive passes unchanged to each flattened field: a flattened struct picks out its
 /// own keys, and a flattened enum is read from the whole object when it closes.
+#[inline(never)]
 pub fn route_flattened<'s, 'p, T, P>(
     slot: &'s mut Option<P>,
     at: &'p [Seg],

@@ -14,6 +14,7 @@ use crate::Enforceable;
 ///
 /// This is what a hand-written [`Enforceable`] impl for a type whose partial form is the type itself
 /// calls from its `feed`.
+#[inline(never)]
 pub fn feed_atomic<T: DeserializeOwned>(slot: &mut Option<T>, at: &[Seg], event: &Event<'_>) {
     if let ([], Event::Close(raw)) = (at, event) {
         if let Ok(value) = serde_json::from_str(raw) {
@@ -25,6 +26,7 @@ pub fn feed_atomic<T: DeserializeOwned>(slot: &mut Option<T>, at: &[Seg], event:
 #[diagnostic::do_not_recommend]
 impl Enforceable for String {
     type Partial = String;
+    #[inline(never)]
     fn feed(slot: &mut Option<String>, at: &[Seg], event: &Event<'_>) {
         if !at.is_empty() {
             return;
@@ -45,6 +47,7 @@ macro_rules! atomic {
         #[diagnostic::do_not_recommend]
         impl Enforceable for $ty {
             type Partial = $ty;
+            #[inline(never)]
             fn feed(slot: &mut Option<$ty>, at: &[Seg], event: &Event<'_>) {
                 feed_atomic(slot, at, event)
             }
@@ -84,6 +87,7 @@ atomic!(
 /// `null` leaves an optional value absent; anything else fills it as `T` would.
 impl<T: Enforceable> Enforceable for Option<T> {
     type Partial = T::Partial;
+    #[inline(never)]
     fn feed(slot: &mut Option<T::Partial>, at: &[Seg], event: &Event<'_>) {
         if let ([], Event::Close("null")) = (at, event) {
             return;
@@ -120,30 +124,35 @@ fn feed_list<T: Enforceable>(
 
 impl<T: Enforceable> Enforceable for Vec<T> {
     type Partial = Vec<Option<T::Partial>>;
+    #[inline(never)]
     fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
         feed_list::<T>(slot, at, event)
     }
 }
 impl<T: Enforceable> Enforceable for std::collections::VecDeque<T> {
     type Partial = Vec<Option<T::Partial>>;
+    #[inline(never)]
     fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
         feed_list::<T>(slot, at, event)
     }
 }
 impl<T: Enforceable, const N: usize> Enforceable for [T; N] {
     type Partial = Vec<Option<T::Partial>>;
+    #[inline(never)]
     fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
         feed_list::<T>(slot, at, event)
     }
 }
 impl<T: Enforceable + Ord> Enforceable for std::collections::BTreeSet<T> {
     type Partial = Vec<Option<T::Partial>>;
+    #[inline(never)]
     fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
         feed_list::<T>(slot, at, event)
     }
 }
 impl<T: Enforceable, S> Enforceable for std::collections::HashSet<T, S> {
     type Partial = Vec<Option<T::Partial>>;
+    #[inline(never)]
     fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
         feed_list::<T>(slot, at, event)
     }
@@ -163,6 +172,7 @@ fn feed_boxed<T: Enforceable + ?Sized>(
 
 impl<T: Enforceable> Enforceable for Box<T> {
     type Partial = Box<T::Partial>;
+    #[inline(never)]
     fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
         feed_boxed::<T>(slot, at, event)
     }
@@ -170,6 +180,7 @@ impl<T: Enforceable> Enforceable for Box<T> {
 /// Boxed as well: the partial form is owned by the stream until it is complete, so nothing shares it.
 impl<T: Enforceable> Enforceable for std::sync::Arc<T> {
     type Partial = Box<T::Partial>;
+    #[inline(never)]
     fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
         feed_boxed::<T>(slot, at, event)
     }
