@@ -38,9 +38,21 @@ fn impl_extract(cont: &Container<'_>) -> TokenStream {
         Some(attr) => attr.value.value(),
         None => ident.to_string(),
     };
-    let wrap_key = snake_case(&ident.to_string());
-    let description = option_str(cont.attrs.description.as_ref().map(|a| &a.value));
-    let instructions = option_str(cont.attrs.instructions.as_ref().map(|a| &a.value));
+    // Only what differs from the trait's defaults is emitted: each constant is one more item for
+    // rustc to check in every derived type, and most types have neither a description nor
+    // instructions. A named struct's schema is an object, so it is never wrapped and needs no key.
+    let description = cont.attrs.description.as_ref().map(|attr| {
+        let lit = &attr.value;
+        quote!(const DESCRIPTION: ::core::option::Option<&'static str> = ::core::option::Option::Some(#lit);)
+    });
+    let instructions = cont.attrs.instructions.as_ref().map(|attr| {
+        let lit = &attr.value;
+        quote!(const INSTRUCTIONS: ::core::option::Option<&'static str> = ::core::option::Option::Some(#lit);)
+    });
+    let wrap_key = (!matches!(cont.shape, Shape::NamedStruct) || cont.transparent).then(|| {
+        let key = snake_case(&ident.to_string());
+        quote!(const WRAP_KEY: &'static str = #key;)
+    });
     let validate = cont.attrs.validate.as_ref().map(|attr| {
         let path = &attr.value;
         let span = attr.span;
@@ -77,9 +89,9 @@ fn impl_extract(cont: &Container<'_>) -> TokenStream {
         &generics,
         quote! {
             const NAME: &'static str = #name;
-            const DESCRIPTION: ::core::option::Option<&'static str> = #description;
-            const INSTRUCTIONS: ::core::option::Option<&'static str> = #instructions;
-            const WRAP_KEY: &'static str = #wrap_key;
+            #description
+            #instructions
+            #wrap_key
             #validate
             #assertions
         },
@@ -245,13 +257,6 @@ fn generics(input: &DeriveInput) -> Generics {
         extract_where,
         enforceable,
         is_generic,
-    }
-}
-
-fn option_str(lit: Option<&syn::LitStr>) -> TokenStream {
-    match lit {
-        Some(lit) => quote!(::core::option::Option::Some(#lit)),
-        None => quote!(::core::option::Option::None),
     }
 }
 
