@@ -13,8 +13,22 @@ cd "$(dirname "$0")/.."
 say() { printf '\n==> %s\n' "$*" >&2; }
 cache="${EXTRACT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/extract}"
 mkdir -p "$cache"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+if [ -z "${CARGO_TARGET_DIR:-}" ]; then
+  export CARGO_TARGET_DIR="$cache/target"
+  # Cargo never deletes old artifacts: every change to the workspace leaves another copy of each
+  # test binary, example and trybuild crate behind, and over weeks the cache filled a 90 GB disk.
+  # Past 20 GiB it starts over, at the price of one cold build. Only the cache this script owns.
+  if [ -d "$CARGO_TARGET_DIR" ] && [ "$(du -sk "$CARGO_TARGET_DIR" | cut -f1)" -gt $((20 * 1024 * 1024)) ]; then
+    say "the cargo cache in $CARGO_TARGET_DIR is over 20 GiB; starting it over"
+    rm -rf "$CARGO_TARGET_DIR"
+  fi
+fi
+# Incremental compilation only pays off when the same tree is rebuilt after small edits; in CI
+# it is gigabytes of cache that a clean clone never reuses.
+if [ -n "${CI:-}" ]; then
+  export CARGO_INCREMENTAL=0
+fi
 
 # What the tests need from the system: a C/C++ toolchain and Python's pip build llama-server.
 missing=()
