@@ -20,25 +20,21 @@ fn path(segs: &[Seg]) -> Vec<Seg> {
     segs.to_vec()
 }
 
-/// Feeds `steps` one at a time into a fresh slot, returning the partial after each.
-fn run<T: Enforceable>(steps: &[Step<'_>]) -> Vec<Option<T::Partial>>
-where
-    T::Partial: Clone,
-{
-    let mut slot = None;
-    steps
-        .iter()
-        .map(|(at, event)| {
-            T::feed(&mut slot, at, event);
-            slot.clone()
+/// The partial after each of `steps`: each prefix fed into a fresh slot, as `into_stream()` rebuilds
+/// its snapshots, since a partial form is not `Clone` unless asked.
+fn run<T: Enforceable>(steps: &[Step<'_>]) -> Vec<Option<T::Partial>> {
+    (1..=steps.len())
+        .map(|n| {
+            let mut slot = None;
+            for (at, event) in &steps[..n] {
+                T::feed(&mut slot, at, event);
+            }
+            slot
         })
         .collect()
 }
 
-fn last<T: Enforceable>(steps: &[Step<'_>]) -> T::Partial
-where
-    T::Partial: Clone,
-{
+fn last<T: Enforceable>(steps: &[Step<'_>]) -> T::Partial {
     run::<T>(steps)
         .pop()
         .flatten()
@@ -67,10 +63,10 @@ fn a_flat_struct_fills_field_by_field() {
         (path(&[key("nickname")]), Event::Close("null")),
         (vec![], Event::Close("{...}")),
     ];
-    let states = run::<Flat>(&steps);
+    let mut states = run::<Flat>(&steps);
 
     let opened = states[0]
-        .clone()
+        .take()
         .expect("an open object creates the partial");
     let empty = Partial::<Flat>::default();
     assert_eq!(format!("{opened:?}"), format!("{empty:?}"));
@@ -96,7 +92,7 @@ fn a_flat_struct_fills_field_by_field() {
         "a number appears only once complete"
     );
 
-    let done = states[8].clone().expect("partial");
+    let done = states[8].take().expect("partial");
     assert_eq!(done.name.as_deref(), Some("Ada Lovelace"));
     assert_eq!(done.age, Some(36));
     assert_eq!(done.active, Some(true));
@@ -152,7 +148,7 @@ struct Person {
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema, Extract)]
-#[extract(partial_derive(PartialEq, serde::Serialize))]
+#[extract(partial_derive(Clone, PartialEq, serde::Serialize))]
 struct Address {
     street: String,
     city: String,
@@ -176,15 +172,15 @@ fn nested_structs_are_partial_too() {
         ),
         (path(&[key("address"), key("city")]), Event::Text("Os")),
     ];
-    let states = run::<Person>(&steps);
-    let at_open = states[3].clone().expect("partial");
+    let mut states = run::<Person>(&steps);
+    let at_open = states[3].take().expect("partial");
     let address = at_open
         .address
         .expect("an opened object is present at once");
     assert_eq!(address.street, None);
     assert_eq!(address.city, None);
 
-    let partial = states[6].clone().expect("partial");
+    let partial = states[6].take().expect("partial");
     let address = partial.address.expect("address");
     assert_eq!(address.street.as_deref(), Some("Main St"));
     assert_eq!(address.city.as_deref(), Some("Os"));
@@ -221,12 +217,12 @@ fn a_list_of_structs_grows_one_partial_element_at_a_time() {
     let partial = last::<Team>(&steps);
     let members = partial.members.expect("list");
     assert_eq!(members.len(), 2);
-    let first = members[0].clone().expect("first element");
+    let first = members[0].as_ref().expect("first element");
     assert_eq!(
         (first.street.as_deref(), first.city.as_deref()),
         (Some("A"), Some("B"))
     );
-    let second = members[1].clone().expect("second element");
+    let second = members[1].as_ref().expect("second element");
     assert_eq!(
         (second.street.as_deref(), second.city.as_deref()),
         (Some("C"), None)
@@ -292,6 +288,7 @@ fn enums_appear_once_complete() {
 }
 
 #[derive(Debug, Deserialize, JsonSchema, Extract)]
+#[extract(partial_derive(Clone))]
 struct Page<T> {
     items: Vec<T>,
     next: Option<u32>,
@@ -311,7 +308,8 @@ fn generic_structs_have_generic_partials() {
         (path(&[key("next")]), Event::Close("2")),
     ];
     let partial: Partial<Page<Address>> = last::<Page<Address>>(&steps);
-    let first = partial.items.expect("items")[0].clone().expect("first");
+    let list = partial.items.expect("items");
+    let first = list[0].as_ref().expect("first");
     assert_eq!(first.city.as_deref(), Some("Paris"));
     assert_eq!(partial.next, Some(2));
 
@@ -461,7 +459,8 @@ fn recursive_types_have_finite_partials() {
     ];
     let partial = last::<Comment>(&steps);
     assert_eq!(partial.reply.expect("reply").text.as_deref(), Some("deep"));
-    let first = partial.replies.expect("replies")[0].clone().expect("first");
+    let replies = partial.replies.expect("replies");
+    let first = replies[0].as_ref().expect("first");
     assert_eq!(first.text.as_deref(), Some("wide"));
 }
 
@@ -477,7 +476,7 @@ fn partials_print_compare_and_clone() {
         r#"PartialAddress { street: Some("Elm"), city: None }"#
     );
     let copy = partial.clone();
-    // `PartialEq` and `Serialize` because the type asks for them with `partial_derive`.
+    // `Clone`, `PartialEq` and `Serialize` because the type asks for them with `partial_derive`.
     assert_eq!(copy, partial);
     partial.city = Some("Rome".to_owned());
     assert_ne!(copy, partial);
@@ -490,14 +489,14 @@ fn partials_print_compare_and_clone() {
 
 /// A partial form that nests another asks for the same derives all the way down.
 #[derive(Debug, Deserialize, JsonSchema, Extract)]
-#[extract(partial_derive(PartialEq, Eq, Hash))]
+#[extract(partial_derive(Clone, PartialEq, Eq, Hash))]
 struct Tagged {
     label: String,
     items: Vec<Leaf>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema, Extract)]
-#[extract(partial_derive(PartialEq, Eq, Hash))]
+#[extract(partial_derive(Clone, PartialEq, Eq, Hash))]
 struct Leaf {
     name: String,
 }
@@ -517,6 +516,38 @@ fn partial_derive_reaches_nested_partials() {
     let mut set = HashSet::new();
     assert!(set.insert(tagged.clone()));
     assert!(!set.insert(tagged), "equal partials hash alike");
+}
+
+/// Whether `T: Clone`, asked where `T` is concrete: the inherent constant applies when its bound
+/// holds, and the trait's otherwise.
+struct IsClone<T>(std::marker::PhantomData<T>);
+trait NotClone {
+    const CLONE: bool = false;
+}
+impl<T> NotClone for IsClone<T> {}
+impl<T: Clone> IsClone<T> {
+    const CLONE: bool = true;
+}
+
+#[test]
+fn a_partial_form_is_clone_only_when_asked() {
+    // Checked when the test compiles.
+    const {
+        assert!(!IsClone::<Partial<Flat>>::CLONE, "not asked");
+        assert!(IsClone::<Partial<Address>>::CLONE, "partial_derive(Clone)");
+        // A generic struct may ask too; its partial form is `Clone` when its fields' are.
+        assert!(IsClone::<Partial<Page<Address>>>::CLONE);
+        assert!(!IsClone::<Partial<Page<Flat>>>::CLONE);
+    }
+    let page = Partial::<Page<Address>> {
+        items: Some(vec![Some(Partial::<Address> {
+            city: Some("Oslo".to_owned()),
+            ..Default::default()
+        })]),
+        ..Default::default()
+    };
+    let copy = page.clone();
+    assert_eq!(format!("{copy:?}"), format!("{page:?}"));
 }
 
 #[test]

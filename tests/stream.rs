@@ -294,6 +294,71 @@ async fn the_last_snapshot_equals_the_plain_extraction() {
     assert!(snapshots.len() > 3);
 }
 
+/// What `next()` lends and what `into_stream()` yields for the same script, as printed: partials,
+/// reasks and the end, in order.
+async fn lent_and_owned(script: Vec<ResponseTemplate>, mode: Mode) -> (Vec<String>, Vec<String>) {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(Script::new(script))
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let mut lent = Vec::new();
+    let mut stream = client.extract::<CalendarEvent>("text").mode(mode).stream();
+    while let Some(update) = stream.next().await {
+        lent.push(match update.expect("every update succeeds") {
+            Update::Partial(p) => format!("{p:?}"),
+            Update::Reask { attempt, .. } => format!("reask {attempt}"),
+            Update::Done(done) => format!("{:?}", done.value),
+        });
+    }
+    let owned = client
+        .extract::<CalendarEvent>("text")
+        .mode(mode)
+        .stream()
+        .into_stream()
+        .map(
+            |snapshot| match snapshot.expect("every snapshot succeeds") {
+                Snapshot::Partial(p) => format!("{p:?}"),
+                Snapshot::Reask { attempt, .. } => format!("reask {attempt}"),
+                Snapshot::Done(done) => format!("{:?}", done.value),
+            },
+        )
+        .collect()
+        .await;
+    (lent, owned)
+}
+
+#[tokio::test]
+async fn owned_snapshots_are_the_lent_partials_rebuilt() {
+    // Split every 5 bytes, inside strings and keys; the first reply is invalid and is reasked, so
+    // the partials start over in the middle.
+    let invalid = r#"{"name":"Science fair","date":"Friday"}"#;
+    let reply = || ok_sse(sse(EVENT, 5, "stop"));
+    let script = || {
+        vec![
+            ok_sse(sse(invalid, 5, "stop")),
+            reply(),
+            ok_sse(sse(invalid, 5, "stop")),
+            reply(),
+        ]
+    };
+    let (lent, owned) = lent_and_owned(script(), Mode::JsonSchema).await;
+    assert!(lent.iter().any(|u| u == "reask 2"), "{lent:?}");
+    assert!(lent.len() > 10, "{lent:?}");
+    assert_eq!(owned, lent);
+
+    // Prose and a fence around the value in the prompt mode: rebuilt past them too.
+    let fenced = format!("Here you go:\n```json\n{EVENT}\n```\nAnything else?");
+    let script = vec![
+        ok_sse(sse(&fenced, 4, "stop")),
+        ok_sse(sse(&fenced, 4, "stop")),
+    ];
+    let (lent, owned) = lent_and_owned(script, Mode::Prompt).await;
+    assert!(lent.len() > 10, "{lent:?}");
+    assert_eq!(owned, lent);
+}
+
 #[tokio::test]
 async fn an_invalid_streamed_reply_is_reasked_and_the_partials_start_over() {
     let server = MockServer::start().await;

@@ -1,6 +1,8 @@
 //! A typed model of the input: the container's attributes and, for each field that has a schema, the
 //! Rust type the schema comes from.
 
+use proc_macro2::Span;
+use quote::ToTokens;
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, Type};
 
 use crate::attr::{self, SchemaSource};
@@ -30,6 +32,9 @@ pub(crate) struct Field<'a> {
     /// `schema_with` function, whose schema the derive cannot see: the field has a property but no
     /// partial.
     pub(crate) ty: Option<Type>,
+    /// The spans of `ty`'s first and last tokens, found once: tokens generated around the type take
+    /// them, so that an error about it spans exactly the type as written.
+    pub(crate) edges: (Span, Span),
     /// `#[serde(flatten)]`: its properties sit beside the container's own.
     pub(crate) flatten: bool,
 }
@@ -108,8 +113,12 @@ impl<'a> Field<'a> {
             (false, Some(with)) => Some(with),
             (false, None) => Some(field.ty.clone()),
         };
+        let edges = ty
+            .as_ref()
+            .map_or((Span::call_site(), Span::call_site()), edges);
         Some(Field {
             ident: field.ident.as_ref()?,
+            edges,
             docs: field
                 .attrs
                 .iter()
@@ -119,4 +128,12 @@ impl<'a> Field<'a> {
             flatten: source.flatten,
         })
     }
+}
+
+/// The spans of a type's first and last tokens.
+fn edges(ty: &Type) -> (Span, Span) {
+    let mut tokens = ty.to_token_stream().into_iter();
+    let lo = tokens.next().map_or_else(Span::call_site, |t| t.span());
+    let hi = tokens.last().map_or(lo, |t| t.span());
+    (lo, hi)
 }

@@ -19,15 +19,15 @@ pub(crate) struct Container {
     pub(crate) description: Option<Attr<LitStr>>,
     pub(crate) instructions: Option<Attr<LitStr>>,
     pub(crate) validate: Option<Attr<Path>>,
-    /// `partial_derive(PartialEq, serde::Serialize)`: derives put on the partial struct, beyond the
-    /// `Debug`, `Clone` and `Default` it always has.
+    /// `partial_derive(Clone, PartialEq, serde::Serialize)`: traits the partial struct implements,
+    /// beyond the `Debug` and `Default` it always has.
     pub(crate) partial_derive: Option<Attr<Vec<Path>>>,
 }
 
 const CONTAINER_KEYS: &str = "`name`, `description`, `instructions`, `validate`, `partial_derive`";
 
 /// What the partial struct implements without being asked.
-const PARTIAL_ALWAYS: &[&str] = &["Debug", "Clone", "Default"];
+const PARTIAL_ALWAYS: &[&str] = &["Debug", "Default"];
 
 impl Container {
     pub(crate) fn from_ast(cx: &Ctxt, attrs: &[Attribute]) -> Self {
@@ -180,8 +180,8 @@ fn parse_path(meta: &ParseNestedMeta<'_>) -> syn::Result<Path> {
     }
 }
 
-/// `partial_derive(PartialEq, serde::Serialize)`: the paths, each once, none that the partial struct
-/// implements already.
+/// `partial_derive(Clone, PartialEq, serde::Serialize)`: the paths, each once, none that the partial
+/// struct implements already.
 fn parse_derives(cx: &Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Vec<Path>> {
     let mut paths: Vec<Path> = Vec::new();
     meta.parse_nested_meta(|inner| {
@@ -191,8 +191,8 @@ fn parse_derives(cx: &Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Vec<Path>
             cx.error_spanned_by(
                 &path,
                 format!(
-                    "the partial form always implements `Debug`, `Clone` and `Default`; remove \
-                     `{name}` from `partial_derive`"
+                    "the partial form always implements `Debug` and `Default`; remove `{name}` \
+                     from `partial_derive`"
                 ),
             );
         } else if paths.iter().any(|p| path_text(p) == path_text(&path)) {

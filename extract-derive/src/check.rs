@@ -78,12 +78,18 @@ fn check_partial_derive(cx: &Ctxt, cont: &Container<'_>) {
             "an enum is its own partial form (it appears once complete); derive the traits on the \
              enum itself",
         );
-    } else if cont.input.generics.type_params().next().is_some() {
-        // std's derives would bound `T`, not `T`'s partial form inside `Option<Vec<..>>`.
+    } else if cont.input.generics.type_params().next().is_some()
+        && attr
+            .value
+            .iter()
+            .any(|path| !crate::partial::is_clone(path))
+    {
+        // std's derives would bound `T`, not `T`'s partial form inside `Option<Vec<..>>`. `Clone`
+        // is the derive's own impl, bounded on the fields' partial forms, so it is available.
         cx.error_spanned_by(
             key,
-            "`partial_derive` is not available on a generic type: the derives cannot bound the \
-             parameter's partial form; use it on the concrete types inside",
+            "`partial_derive` is not available on a generic type beyond `Clone`: the derives \
+             cannot bound the parameter's partial form; use it on the concrete types inside",
         );
     }
 }

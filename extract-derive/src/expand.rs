@@ -136,14 +136,23 @@ fn assert_enforceable(ty: &syn::Type) -> TokenStream {
 /// is one error saying which derive to add. The impl's where clause holds them for `Extract`'s
 /// supertraits, so they must be checked outside it. A generic type is checked where it is used with
 /// concrete parameters: which bounds serde and schemars put on the parameters is theirs to decide.
+///
+/// The checks are function pointers that the `feed` of a type without parameters uses in place of
+/// the traits (`__EXTRACT_SCHEMA` for a struct's keys, `__EXTRACT_PARSE` for an enum's value), so
+/// its `Enforceable` impl needs no where clause: rustc proves an impl's where clauses at every use,
+/// and this one is used wherever a field's partial form is named.
 fn require_serde_and_schemars(cont: &Container<'_>) -> TokenStream {
     let ident = cont.ident;
     if !cont.input.generics.params.is_empty() {
         return TokenStream::new();
     }
     quote_spanned! {ident.span()=>
-        const _: fn() = ::extract::__private::require_deserialize::<#ident>;
-        const _: fn() = ::extract::__private::require_json_schema::<#ident>;
+        #[allow(dead_code)]
+        const __EXTRACT_PARSE: fn(&str) -> ::core::option::Option<#ident> =
+            ::extract::__private::require_deserialize::<#ident>;
+        #[allow(dead_code)]
+        const __EXTRACT_SCHEMA: ::extract::__private::SchemaFn =
+            ::extract::__private::require_json_schema::<#ident>;
     }
 }
 
@@ -190,16 +199,14 @@ pub(crate) struct Generics {
 }
 
 impl Generics {
-    /// The `Enforceable` where clause with `extra` predicates added.
+    /// The `Enforceable` where clause with `extra` predicates added: written out as tokens, not
+    /// parsed back into syn's tree, which the derive would do for every field of every type.
     pub(crate) fn enforceable_where(&self, extra: &[TokenStream]) -> TokenStream {
-        let mut clause = self.enforceable.clone();
-        for predicate in extra {
-            clause.predicates.push(syn::parse_quote!(#predicate));
-        }
-        if clause.predicates.is_empty() {
+        let own = self.enforceable.predicates.iter();
+        if self.enforceable.predicates.is_empty() && extra.is_empty() {
             TokenStream::new()
         } else {
-            quote!(#clause)
+            quote!(where #(#own,)* #(#extra,)*)
         }
     }
 }

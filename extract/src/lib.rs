@@ -96,7 +96,7 @@ pub use error::{Cut, Error, StopReason, Violation};
 /// | `#[extract(description = "...")]` | sent beside the schema (`json_schema.description`, the tool's description) |
 /// | `#[extract(instructions = "...")]` | the system instructions for extracting this type |
 /// | `#[extract(validate = path::to::check)]` | `fn(&Self) -> Result<(), E>` with `E: Display`; a failure is sent back to the model |
-/// | `#[extract(partial_derive(PartialEq, serde::Serialize))]` | derives put on the [`Partial`] struct of a non-generic struct, beyond its `Debug`, `Clone` and `Default` |
+/// | `#[extract(partial_derive(Clone, PartialEq, serde::Serialize))]` | traits the [`Partial`] struct implements beyond its `Debug` and `Default` (only `Clone` on a generic struct) |
 ///
 /// Every field type is checked at compile time to be enforceable by a strict provider: maps,
 /// `serde_json::Value` and types that do not derive `Extract` are rejected at the field.
@@ -211,12 +211,14 @@ pub trait Enforceable {
 /// struct is partial too, a number or an enum appears once its JSON is complete).
 ///
 /// The derive generates that struct beside the type and names it only through this alias; it
-/// implements `Default` (every field `None`) and, when every field's partial form does, `Debug` and
-/// `Clone`. More derives are asked for with `#[extract(partial_derive(PartialEq, serde::Serialize))]`
-/// on a non-generic struct, and each nested struct asks for them too: `Serialize` to forward partials
-/// to a browser, `PartialEq` to compare them. They are not there by default because each costs
-/// compile time for every type, whether or not it is ever streamed. An enum is its own partial form:
-/// it appears once complete.
+/// implements `Default` (every field `None`) and, when every field's partial form does, `Debug`.
+/// More traits are asked for with `#[extract(partial_derive(Clone, PartialEq, serde::Serialize))]`,
+/// and each nested struct asks for them too: `Clone` to keep a copy, `Serialize` to forward
+/// partials to a browser, `PartialEq` to compare them. `Clone` is available on a generic struct as
+/// well (it holds when every field's partial form is `Clone`); the others only on a non-generic one.
+/// They are not there by default because each costs compile time for every type, whether or not it
+/// is ever streamed; nothing in `extract` needs them ([`into_stream`](stream::PartialStream::into_stream)
+/// rebuilds its owned snapshots). An enum is its own partial form: it appears once complete.
 ///
 /// ```
 /// use extract::{Enforceable, Extract, Partial};
@@ -257,25 +259,83 @@ pub mod __private {
 
     pub fn assert_enforceable<T: Enforceable + ?Sized>() {}
 
+    /// A partial form's `Debug`: one call with the field names and values, which costs the
+    /// compiler less in every derived type than a builder call per field.
+    pub fn debug_partial(
+        f: &mut core::fmt::Formatter<'_>,
+        name: &str,
+        names: &[&str],
+        values: &[&dyn core::fmt::Debug],
+    ) -> core::fmt::Result {
+        let mut out = f.debug_struct(name);
+        for (name, value) in names.iter().zip(values) {
+            out.field(name, value);
+        }
+        out.finish()
+    }
+
     #[diagnostic::on_unimplemented(
         message = "`#[derive(Extract)]` needs `{Self}` to implement `serde::Deserialize`",
         label = "add `#[derive(serde::Deserialize)]` to this type",
         note = "`Extract` reads the model's reply through serde, so serde's attributes (`rename`, `default`, ...) keep their meaning"
     )]
-    pub trait DerivesDeserialize {}
+    pub trait DerivesDeserialize: Sized {
+        fn parse(raw: &str) -> Option<Self>;
+    }
     #[diagnostic::do_not_recommend]
-    impl<T: DeserializeOwned> DerivesDeserialize for T {}
-    pub fn require_deserialize<T: DerivesDeserialize>() {}
+    impl<T: DeserializeOwned> DerivesDeserialize for T {
+        fn parse(raw: &str) -> Option<T> {
+            serde_json::from_str(raw).ok()
+        }
+    }
+    /// The derive's check that the type derives `Deserialize`, made where the user wrote the type's
+    /// name; as a function pointer it also parses an enum's complete JSON for its partial form, so
+    /// that the enum's `feed` needs no `Deserialize` bound of its own.
+    pub fn require_deserialize<T: DerivesDeserialize>(raw: &str) -> Option<T> {
+        T::parse(raw)
+    }
 
     #[diagnostic::on_unimplemented(
         message = "`#[derive(Extract)]` needs `{Self}` to implement `schemars::JsonSchema`",
         label = "add `#[derive(schemars::JsonSchema)]` to this type",
         note = "`Extract` sends the schema schemars generates, so doc comments and schemars' attributes keep their meaning"
     )]
-    pub trait DerivesJsonSchema {}
+    pub trait DerivesJsonSchema {
+        fn schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
+    }
     #[diagnostic::do_not_recommend]
-    impl<T: JsonSchema> DerivesJsonSchema for T {}
-    pub fn require_json_schema<T: DerivesJsonSchema>() {}
+    impl<T: JsonSchema + ?Sized> DerivesJsonSchema for T {
+        fn schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+            T::json_schema(generator)
+        }
+    }
+    /// The derive's check that the type derives `JsonSchema`, made where the user wrote the type's
+    /// name; as a function pointer it is also the schema a struct's `feed` reads its keys from.
+    ///
+    /// A `feed` that named `Self: JsonSchema` instead would need it as a where clause on the
+    /// `Enforceable` impl (or report a missing derive twice), and rustc proves an impl's where
+    /// clauses each time it uses the impl: for every mention of a field's partial form in every
+    /// type, which made a quarter of the derive's build time.
+    pub fn require_json_schema<T: DerivesJsonSchema + ?Sized>(
+        generator: &mut schemars::SchemaGenerator,
+    ) -> schemars::Schema {
+        T::schema(generator)
+    }
+
+    /// An enum's `feed`: its value appears, parsed by `parse`, when its JSON text is complete.
+    #[inline(never)]
+    pub fn feed_parsed<T>(
+        slot: &mut Option<T>,
+        at: &[crate::stream::Seg],
+        event: &crate::stream::Event<'_>,
+        parse: fn(&str) -> Option<T>,
+    ) {
+        if let ([], crate::stream::Event::Close(raw)) = (at, event) {
+            if let Some(value) = parse(raw) {
+                *slot = Some(value);
+            }
+        }
+    }
 
     /// A function usable as `#[extract(validate = ...)]`: `fn(&T) -> Result<(), E>` with `E: Display`.
     #[diagnostic::on_unimplemented(

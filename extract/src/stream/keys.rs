@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::json::{Event, Seg};
 
-/// The schema of a flattened field's type, as `JsonSchema::json_schema` gives it.
+/// A type's schema, as `JsonSchema::json_schema` gives it.
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
 /// Where an event about a field goes: the struct's partial, the field's position among the fields
@@ -43,21 +43,18 @@ impl Keys {
         Keys(OnceLock::new())
     }
 
-    /// Routes one event of the struct `T`, which has `fields` properties: an `Open` of the struct
-    /// itself creates its partial; an event under a known key returns the field to feed. Unknown keys
-    /// and anything else are ignored.
+    /// Routes one event of the struct whose schema `schema` gives, which has `fields` properties: an
+    /// `Open` of the struct itself creates its partial; an event under a known key returns the field
+    /// to feed. Unknown keys and anything else are ignored.
     #[inline(never)]
-    pub fn route<'s, 'p, T, P>(
+    pub fn route<'s, 'p, P: Default>(
         &self,
+        schema: SchemaFn,
         slot: &'s mut Option<P>,
         at: &'p [Seg],
         event: &Event<'_>,
         fields: usize,
-    ) -> Route<'s, 'p, P>
-    where
-        T: JsonSchema + ?Sized,
-        P: Default,
-    {
+    ) -> Route<'s, 'p, P> {
         match at.split_first() {
             None => {
                 if let Event::Open = event {
@@ -66,7 +63,7 @@ impl Keys {
                 None
             }
             Some((Seg::Key(key), rest)) => {
-                let keys = self.0.get_or_init(|| own_keys::<T>(fields, &[]));
+                let keys = self.0.get_or_init(|| own_keys(schema, fields, &[]));
                 let index = position(keys.as_deref()?, key)?;
                 Some((slot.get_or_insert_with(P::default), index, rest))
             }
@@ -126,7 +123,7 @@ fn flattened_keys<T: JsonSchema + ?Sized + 'static>(
         return *found;
     }
     // Leaked once per type, like a `static`: a few short strings, kept for the life of the process.
-    let built = own_keys::<T>(fields, flattened).map(|keys| &*Box::leak(keys));
+    let built = own_keys(T::json_schema, fields, flattened).map(|keys| &*Box::leak(keys));
     *cache
         .write()
         .unwrap_or_else(|e| e.into_inner())
@@ -134,14 +131,11 @@ fn flattened_keys<T: JsonSchema + ?Sized + 'static>(
         .or_insert(built)
 }
 
-/// The names of `T`'s properties that belong to no flattened field, in order; `None` unless there
-/// are exactly `fields` of them.
-fn own_keys<T: JsonSchema + ?Sized>(
-    fields: usize,
-    flattened: &[SchemaFn],
-) -> Option<Box<[Box<str>]>> {
+/// The names of the properties of the struct whose schema `schema` gives that belong to no
+/// flattened field, in order; `None` unless there are exactly `fields` of them.
+fn own_keys(schema: SchemaFn, fields: usize, flattened: &[SchemaFn]) -> Option<Box<[Box<str>]>> {
     let mut generator = SchemaSettings::draft2020_12().into_generator();
-    let schema = T::json_schema(&mut generator);
+    let schema = schema(&mut generator);
     let mut claimed = HashSet::new();
     for schema_of in flattened {
         let flat = schema_of(&mut generator);

@@ -7,7 +7,7 @@ use futures_util::Stream;
 use tracing::Instrument;
 
 use super::call::{open_attempt, with_earlier_usage, Call};
-use super::json::{Event, Parser, Seg};
+use super::json::{Event, ParseError, Parser, Seg};
 use crate::error::{Error, Violation};
 use crate::request::{Attempts, Extraction, Input, Run, Verdict};
 use crate::{Enforceable, Extract};
@@ -68,7 +68,7 @@ pub enum Snapshot<T: Extract> {
 /// value changed, [`Update::Reask`] when an invalid reply is being retried, and ends with
 /// [`Update::Done`] or an error. The partial value is built in place by an incremental parser, so
 /// a reply of `n` bytes costs `O(n)` however finely it is chunked; [`into_stream`](Self::into_stream)
-/// gives a `Stream` of owned snapshots instead, at the price of a clone per update.
+/// gives a `Stream` of owned snapshots instead, each rebuilt from the text so far.
 ///
 /// Dropping it cancels the request. A stream cut before the provider said it was done ends with
 /// [`Error::Truncated`] holding everything received. Where the provider cannot stream in the mode
@@ -103,6 +103,8 @@ pub struct PartialStream<'c, T: Extract> {
     /// Whether the parser gave up on this reply (invalid JSON): the judge has the last word then.
     parser_failed: bool,
     partial: Option<T::Partial>,
+    /// How much of the reply's text the parser has read: the text `partial` was built from.
+    fed: usize,
     finished: bool,
     span: tracing::Span,
 }
@@ -118,6 +120,7 @@ impl<'c, T: Extract> PartialStream<'c, T> {
             parser: Parser::lenient(),
             parser_failed: false,
             partial: None,
+            fed: 0,
             finished: false,
             span,
         }
@@ -199,19 +202,47 @@ impl<'c, T: Extract> PartialStream<'c, T> {
         }
     }
 
-    /// The stream as a [`Stream`] of owned snapshots: each partial value is cloned.
-    pub fn into_stream(self) -> impl Stream<Item = Result<Snapshot<T>, Error>> + Send + 'c
-    where
-        T::Partial: Clone,
-    {
+    /// The stream as a [`Stream`] of owned snapshots, for `Stream` combinators.
+    ///
+    /// Each partial value is rebuilt from the reply's text so far, which costs a parse of that text
+    /// per update (where [`next`](Self::next) costs nothing per update) and needs no `Clone` of the
+    /// partial form, which the derive does not generate unless asked
+    /// (`#[extract(partial_derive(Clone))]`).
+    pub fn into_stream(self) -> impl Stream<Item = Result<Snapshot<T>, Error>> + Send + 'c {
         futures_util::stream::unfold(self, |mut stream| async move {
-            let item = stream.next().await?.map(|update| match update {
-                Update::Partial(p) => Snapshot::Partial(p.clone()),
-                Update::Reask { attempt, errors } => Snapshot::Reask { attempt, errors },
-                Update::Done(done) => Snapshot::Done(done),
-            });
-            Some((item, stream))
+            loop {
+                // Decided first, so that the update's borrow of the stream ends before the rebuild.
+                let owned = match stream.next().await? {
+                    Ok(Update::Partial(_)) => None,
+                    Ok(Update::Reask { attempt, errors }) => {
+                        Some(Ok(Snapshot::Reask { attempt, errors }))
+                    }
+                    Ok(Update::Done(done)) => Some(Ok(Snapshot::Done(done))),
+                    Err(err) => Some(Err(err)),
+                };
+                let item = match owned {
+                    Some(item) => item,
+                    None => match stream.rebuild() {
+                        Some(partial) => Ok(Snapshot::Partial(partial)),
+                        // Not reached: an update is only yielded once the value exists.
+                        None => continue,
+                    },
+                };
+                return Some((item, stream));
+            }
         })
+    }
+
+    /// The partial value as [`partial`](Self::partial) holds it, built anew from the text it was
+    /// built from: the same events in the same order give the same value, however the text was
+    /// chunked when it arrived.
+    fn rebuild(&self) -> Option<T::Partial> {
+        let text = self.call.as_ref()?.text().as_bytes().get(..self.fed)?;
+        let mut partial = None;
+        let wrap = self.run.prepared.wrap_key;
+        // A parse error stops the rebuild where it stopped the original, after the same events.
+        let _ = fill::<T>(&mut Parser::lenient(), &mut partial, text, wrap);
+        partial
     }
 
     /// The value as far as it arrived, if anything did.
@@ -225,6 +256,7 @@ impl<'c, T: Extract> PartialStream<'c, T> {
         self.parser = Parser::lenient();
         self.parser_failed = false;
         self.partial = None;
+        self.fed = 0;
         Ok(())
     }
 
@@ -233,25 +265,41 @@ impl<'c, T: Extract> PartialStream<'c, T> {
         let (Some(call), false) = (self.call.as_ref(), self.parser_failed) else {
             return false;
         };
-        let piece = &call.text().as_bytes()[range];
+        let Some(piece) = call.text().as_bytes().get(range.clone()) else {
+            return false;
+        };
+        self.fed = range.end;
         let wrap = self.run.prepared.wrap_key;
-        let partial = &mut self.partial;
-        let mut changed = false;
-        let fed = self.parser.feed(piece, |path: &[Seg], event: &Event<'_>| {
-            let at = match (wrap, path.split_first()) {
-                (None, _) => path,
-                (Some(key), Some((Seg::Key(k), rest))) if &**k == key => rest,
-                (Some(_), _) => return,
-            };
-            <T as Enforceable>::feed(partial, at, event);
-            changed = true;
-        });
-        if let Err(err) = fed {
-            tracing::debug!(error = %err, "the streamed reply is not valid JSON so far; the judge will decide");
-            self.parser_failed = true;
+        match fill::<T>(&mut self.parser, &mut self.partial, piece, wrap) {
+            Ok(changed) => changed,
+            Err((err, changed)) => {
+                tracing::debug!(error = %err, "the streamed reply is not valid JSON so far; the judge will decide");
+                self.parser_failed = true;
+                changed
+            }
         }
-        changed
     }
+}
+
+/// Reads `piece` of a reply with `parser` and feeds its events to `partial`, below the wrap key
+/// when the value is wrapped. Whether any event reached the value, beside the parse error if any.
+fn fill<T: Enforceable>(
+    parser: &mut Parser,
+    partial: &mut Option<T::Partial>,
+    piece: &[u8],
+    wrap: Option<&str>,
+) -> Result<bool, (ParseError, bool)> {
+    let mut changed = false;
+    let read = parser.feed(piece, |path: &[Seg], event: &Event<'_>| {
+        let at = match (wrap, path.split_first()) {
+            (None, _) => path,
+            (Some(key), Some((Seg::Key(k), rest))) if &**k == key => rest,
+            (Some(_), _) => return,
+        };
+        T::feed(partial, at, event);
+        changed = true;
+    });
+    read.map(|()| changed).map_err(|err| (err, changed))
 }
 
 /// What [`PartialStream::advance`] found, before anything is borrowed for the caller.
