@@ -287,6 +287,57 @@ fn enums_appear_once_complete() {
     assert_eq!(partial.shape, Some(Shape::Circle { radius: 2.5 }));
 }
 
+/// An enum that is not `Debug`.
+#[derive(Deserialize, JsonSchema, Extract)]
+enum Secret {
+    Kept,
+}
+
+#[derive(Deserialize, JsonSchema, Extract)]
+struct Printed {
+    mood: Mood,
+    secret: Option<Secret>,
+    team: Box<Team>,
+    pages: Vec<Page<Mood>>,
+}
+
+#[test]
+fn every_partial_prints_as_debug_would_print_its_fields() {
+    let partial = Partial::<Printed> {
+        mood: Some(Mood::Sad),
+        secret: Some(Secret::Kept),
+        team: Some(Box::new(Partial::<Team> {
+            members: Some(vec![
+                Some(Partial::<Address> {
+                    street: Some("Elm".to_owned()),
+                    ..Default::default()
+                }),
+                None,
+            ]),
+            ..Default::default()
+        })),
+        pages: Some(vec![Some(Partial::<Page<Mood>> {
+            items: Some(vec![Some(Mood::Happy)]),
+            next: Some(2),
+            ..Default::default()
+        })]),
+        ..Default::default()
+    };
+    // What `#[derive(Debug)]` on the same shapes would print, except the enum that is not `Debug`,
+    // which prints as `..`. A generic struct prints its parameter's partial form as that type does.
+    assert_eq!(
+        format!("{partial:?}"),
+        "PartialPrinted { mood: Some(Sad), secret: Some(..), team: Some(PartialTeam { members: \
+         Some([Some(PartialAddress { street: Some(\"Elm\"), city: None }), None]) }), pages: \
+         Some([Some(PartialPage { items: Some([Some(Happy)]), next: Some(2) })]) }"
+    );
+    let empty = Partial::<Printed>::default();
+    assert_eq!(
+        format!("{empty:#?}"),
+        "PartialPrinted {\n    mood: None,\n    secret: None,\n    team: None,\n    pages: None,\n}"
+    );
+}
+
 #[derive(Debug, Deserialize, JsonSchema, Extract)]
 #[extract(partial_derive(Clone))]
 struct Page<T> {

@@ -57,7 +57,27 @@ pub(crate) fn for_struct(cont: &Container<'_>, generics: &Generics) -> TokenStre
         quote!(#name: #none)
     });
 
-    // `Debug` (and `Clone`, when asked for) hold when every field's partial form has them. The binder
+    // `Debug` prints every field, whatever its type: a standard scalar's partial form directly, any
+    // other through its type's `fmt_partial` (so an enum without `Debug` prints as `..`), named as
+    // the field's `feed` is, so that an unenforceable field is still one error. No bound, which
+    // rustc would otherwise prove again each time a struct around this one is printed.
+    let values = typed.iter().map(|(field, ty)| {
+        let name = field.ident;
+        if is_std_scalar(ty) {
+            return quote!(&self.#name);
+        }
+        // Spanned at the field's type as `feed_field` spans the `feed` call, for the same reason.
+        let (lo, hi) = field.edges;
+        let name = respanned(name, hi);
+        let call = quote_spanned!(lo=> &::extract::__private::DebugWith);
+        let access = quote_spanned!(lo=> &self.);
+        let open = quote_spanned!(lo=> <);
+        let path = quote_spanned!(hi=> as ::extract::Enforceable>::fmt_partial);
+        let args = quote_spanned!(hi=> (#access #name, #open #ty #path));
+        quote!(#call #args)
+    });
+
+    // `Clone`, when asked for, holds when every field's partial form is `Clone`. The binder
     // keeps a bound on a type without parameters from being "trivially false", which rustc rejects.
     // A field of the struct's own type (`replies: Vec<Comment>`) is left out: its bound would be the
     // impl's own, a cycle rustc cannot evaluate, and it holds exactly when the others do.
@@ -80,7 +100,6 @@ pub(crate) fn for_struct(cont: &Container<'_>, generics: &Generics) -> TokenStre
             .collect();
         generics.enforceable_where(&predicates)
     };
-    let debug_where = guarded(quote!(::core::fmt::Debug));
     let names: Vec<&Ident> = typed.iter().map(|(f, _)| f.ident).collect();
     let labels = names.iter().map(|n| unraw(n));
     let partial_name = partial.to_string();
@@ -132,14 +151,14 @@ pub(crate) fn for_struct(cont: &Container<'_>, generics: &Generics) -> TokenStre
                 #partial { #(#inits,)* __extract: () }
             }
         }
-        impl #impl_generics ::core::fmt::Debug for #partial #ty_generics #debug_where {
+        impl #impl_generics ::core::fmt::Debug for #partial #ty_generics #struct_where {
             #[inline]
             fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 ::extract::__private::debug_partial(
                     __f,
                     #partial_name,
                     &[#(#labels),*],
-                    &[#(&self.#names),*],
+                    &[#(#values),*],
                 )
             }
         }
@@ -267,6 +286,13 @@ fn enforceable_impl(
             ) {
                 #body
             }
+            #[inline]
+            fn fmt_partial(
+                __p: &Self::Partial,
+                __f: &mut ::core::fmt::Formatter<'_>,
+            ) -> ::core::fmt::Result {
+                ::core::fmt::Debug::fmt(__p, __f)
+            }
         }
     }
 }
@@ -276,8 +302,9 @@ fn enforceable_impl(
 /// `expand::require_serde_and_schemars`), so its impl needs no where clause.
 pub(crate) fn for_enum(cont: &Container<'_>, generics: &Generics) -> TokenStream {
     if generics.is_generic {
+        // Printed as `..` inside a partial struct: whether `Self: Debug` cannot be decided here.
         let feed = quote!(::extract::stream::feed_atomic(__slot, __at, __event));
-        return atomic(cont, generics, quote!(Self), feed, true);
+        return atomic(cont, generics, quote!(Self), feed, true, None);
     }
     let feed = quote!(::extract::__private::feed_parsed(
         __slot,
@@ -285,7 +312,17 @@ pub(crate) fn for_enum(cont: &Container<'_>, generics: &Generics) -> TokenStream
         __event,
         __EXTRACT_PARSE
     ));
-    atomic(cont, generics, quote!(Self), feed, false)
+    // With `Debug` where the enum has it, `..` where it does not, decided here where the type is
+    // concrete (see `extract::__private::Probe`).
+    let fmt = quote! {
+        #[inline]
+        fn fmt_partial(__p: &Self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            #[allow(unused_imports)]
+            use ::extract::__private::{ViaDebug as _, ViaOpaque as _};
+            (&::extract::__private::Probe(__p)).fmt_probe(__f)
+        }
+    };
+    atomic(cont, generics, quote!(Self), feed, false, Some(fmt))
 }
 
 /// After a derive error: an `Enforceable` impl whose partial form is never filled, so the one error
@@ -297,6 +334,7 @@ pub(crate) fn fallback(cont: &Container<'_>, generics: &Generics) -> TokenStream
         quote!(()),
         quote!(let _ = (__slot, __at, __event);),
         true,
+        None,
     )
 }
 
@@ -306,6 +344,7 @@ fn atomic(
     partial: TokenStream,
     body: TokenStream,
     bounded: bool,
+    fmt: Option<TokenStream>,
 ) -> TokenStream {
     let ident = cont.ident;
     let Generics {
@@ -332,6 +371,7 @@ fn atomic(
             ) {
                 #body
             }
+            #fmt
         }
     }
 }

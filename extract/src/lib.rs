@@ -203,6 +203,14 @@ pub trait Enforceable {
     /// A hand-written impl for a type that appears only once complete calls
     /// [`stream::feed_atomic`] with `type Partial = Self`.
     fn feed(slot: &mut Option<Self::Partial>, at: &[stream::Seg], event: &stream::Event<'_>);
+
+    /// Writes a partial value as `Debug` would: the derive's partial structs print their fields
+    /// through this, so they are `Debug` whatever their fields are. The default writes `..`; the
+    /// derive and extract's own impls write the value (an enum its variant, when it is `Debug`).
+    fn fmt_partial(partial: &Self::Partial, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let _ = partial;
+        f.write_str("..")
+    }
 }
 
 /// The partial form of `T` while its JSON streams in: for a struct deriving [`Extract`], a struct with
@@ -258,6 +266,87 @@ pub mod __private {
     use crate::Enforceable;
 
     pub fn assert_enforceable<T: Enforceable + ?Sized>() {}
+
+    /// A field of a partial struct, `Option<T::Partial>`, printed as `Debug` prints an `Option`,
+    /// with the value through [`Enforceable::fmt_partial`]: so a partial struct's `Debug` needs no
+    /// bound on its fields, which rustc would prove again wherever the struct is printed.
+    pub struct DebugSlot<'a, T: Enforceable + ?Sized>(pub &'a Option<T::Partial>);
+
+    impl<T: Enforceable + ?Sized> core::fmt::Debug for DebugSlot<'_, T> {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            match self.0 {
+                None => f.write_str("None"),
+                Some(partial) => f
+                    .debug_tuple("Some")
+                    .field(&DebugPartial::<T>(partial))
+                    .finish(),
+            }
+        }
+    }
+
+    /// A partial struct's field printed with its type's `fmt_partial`, named by the derive as
+    /// `<FieldTy as Enforceable>::fmt_partial` (the same path as its `feed`, so an unenforceable
+    /// field is one error, not one per mention).
+    pub struct DebugWith<'a, P>(
+        pub &'a Option<P>,
+        pub fn(&P, &mut core::fmt::Formatter<'_>) -> core::fmt::Result,
+    );
+
+    impl<P> core::fmt::Debug for DebugWith<'_, P> {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            struct Value<'a, P>(
+                &'a P,
+                fn(&P, &mut core::fmt::Formatter<'_>) -> core::fmt::Result,
+            );
+            impl<P> core::fmt::Debug for Value<'_, P> {
+                fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                    (self.1)(self.0, f)
+                }
+            }
+            match self.0 {
+                None => f.write_str("None"),
+                Some(partial) => f
+                    .debug_tuple("Some")
+                    .field(&Value(partial, self.1))
+                    .finish(),
+            }
+        }
+    }
+
+    /// A partial value printed through [`Enforceable::fmt_partial`].
+    pub struct DebugPartial<'a, T: Enforceable + ?Sized>(pub &'a T::Partial);
+
+    impl<T: Enforceable + ?Sized> core::fmt::Debug for DebugPartial<'_, T> {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            T::fmt_partial(self.0, f)
+        }
+    }
+
+    /// `(&Probe(value)).fmt_probe(f)` prints `value` with `Debug` where its type has it, and `..`
+    /// where it does not: method resolution picks [`ViaDebug`] first and falls back to
+    /// [`ViaOpaque`] through one more reference. Decided where the type is concrete, so the
+    /// derive uses it for an enum without parameters (whose partial form is the enum itself).
+    pub struct Probe<'a, T>(pub &'a T);
+
+    pub trait ViaDebug {
+        fn fmt_probe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result;
+    }
+
+    impl<T: core::fmt::Debug> ViaDebug for Probe<'_, T> {
+        fn fmt_probe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            core::fmt::Debug::fmt(self.0, f)
+        }
+    }
+
+    pub trait ViaOpaque {
+        fn fmt_probe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result;
+    }
+
+    impl<T> ViaOpaque for &Probe<'_, T> {
+        fn fmt_probe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("..")
+        }
+    }
 
     /// A partial form's `Debug`: one call with the field names and values, which costs the
     /// compiler less in every derived type than a builder call per field.

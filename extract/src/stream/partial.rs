@@ -5,6 +5,8 @@
 //!
 //! A partial value lives in an `Option` slot: `None` until the first event for it arrives.
 
+use std::fmt;
+
 use serde::de::DeserializeOwned;
 
 use super::json::{Event, Seg};
@@ -26,6 +28,9 @@ pub fn feed_atomic<T: DeserializeOwned>(slot: &mut Option<T>, at: &[Seg], event:
 #[diagnostic::do_not_recommend]
 impl Enforceable for String {
     type Partial = String;
+    fn fmt_partial(partial: &String, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(partial, f)
+    }
     #[inline(never)]
     fn feed(slot: &mut Option<String>, at: &[Seg], event: &Event<'_>) {
         if !at.is_empty() {
@@ -47,6 +52,9 @@ macro_rules! atomic {
         #[diagnostic::do_not_recommend]
         impl Enforceable for $ty {
             type Partial = $ty;
+            fn fmt_partial(partial: &$ty, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(partial, f)
+            }
             #[inline(never)]
             fn feed(slot: &mut Option<$ty>, at: &[Seg], event: &Event<'_>) {
                 feed_atomic(slot, at, event)
@@ -87,6 +95,9 @@ atomic!(
 /// `null` leaves an optional value absent; anything else fills it as `T` would.
 impl<T: Enforceable> Enforceable for Option<T> {
     type Partial = T::Partial;
+    fn fmt_partial(partial: &T::Partial, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        T::fmt_partial(partial, f)
+    }
     #[inline(never)]
     fn feed(slot: &mut Option<T::Partial>, at: &[Seg], event: &Event<'_>) {
         if let ([], Event::Close("null")) = (at, event) {
@@ -122,8 +133,21 @@ fn feed_list<T: Enforceable>(
     }
 }
 
+/// A list of partial elements, printed as `Debug` prints a `Vec` of `Option`s.
+fn fmt_list<T: Enforceable>(
+    list: &[Option<T::Partial>],
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    f.debug_list()
+        .entries(list.iter().map(crate::__private::DebugSlot::<T>))
+        .finish()
+}
+
 impl<T: Enforceable> Enforceable for Vec<T> {
     type Partial = Vec<Option<T::Partial>>;
+    fn fmt_partial(partial: &Self::Partial, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_list::<T>(partial, f)
+    }
     #[inline(never)]
     fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
         feed_list::<T>(slot, at, event)
@@ -131,6 +155,9 @@ impl<T: Enforceable> Enforceable for Vec<T> {
 }
 impl<T: Enforceable> Enforceable for std::collections::VecDeque<T> {
     type Partial = Vec<Option<T::Partial>>;
+    fn fmt_partial(partial: &Self::Partial, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_list::<T>(partial, f)
+    }
     #[inline(never)]
     fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
         feed_list::<T>(slot, at, event)
@@ -138,6 +165,9 @@ impl<T: Enforceable> Enforceable for std::collections::VecDeque<T> {
 }
 impl<T: Enforceable, const N: usize> Enforceable for [T; N] {
     type Partial = Vec<Option<T::Partial>>;
+    fn fmt_partial(partial: &Self::Partial, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_list::<T>(partial, f)
+    }
     #[inline(never)]
     fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
         feed_list::<T>(slot, at, event)
@@ -145,6 +175,9 @@ impl<T: Enforceable, const N: usize> Enforceable for [T; N] {
 }
 impl<T: Enforceable + Ord> Enforceable for std::collections::BTreeSet<T> {
     type Partial = Vec<Option<T::Partial>>;
+    fn fmt_partial(partial: &Self::Partial, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_list::<T>(partial, f)
+    }
     #[inline(never)]
     fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
         feed_list::<T>(slot, at, event)
@@ -152,6 +185,9 @@ impl<T: Enforceable + Ord> Enforceable for std::collections::BTreeSet<T> {
 }
 impl<T: Enforceable, S> Enforceable for std::collections::HashSet<T, S> {
     type Partial = Vec<Option<T::Partial>>;
+    fn fmt_partial(partial: &Self::Partial, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_list::<T>(partial, f)
+    }
     #[inline(never)]
     fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
         feed_list::<T>(slot, at, event)
@@ -172,6 +208,9 @@ fn feed_boxed<T: Enforceable + ?Sized>(
 
 impl<T: Enforceable> Enforceable for Box<T> {
     type Partial = Box<T::Partial>;
+    fn fmt_partial(partial: &Self::Partial, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        T::fmt_partial(partial, f)
+    }
     #[inline(never)]
     fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
         feed_boxed::<T>(slot, at, event)
@@ -180,6 +219,9 @@ impl<T: Enforceable> Enforceable for Box<T> {
 /// Boxed as well: the partial form is owned by the stream until it is complete, so nothing shares it.
 impl<T: Enforceable> Enforceable for std::sync::Arc<T> {
     type Partial = Box<T::Partial>;
+    fn fmt_partial(partial: &Self::Partial, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        T::fmt_partial(partial, f)
+    }
     #[inline(never)]
     fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
         feed_boxed::<T>(slot, at, event)
