@@ -219,7 +219,8 @@ pub trait Enforceable {
 /// struct is partial too, a number or an enum appears once its JSON is complete).
 ///
 /// The derive generates that struct beside the type and names it only through this alias; it
-/// implements `Default` (every field `None`) and, when every field's partial form does, `Debug`.
+/// implements `Default` (every field `None`) and `Debug` (a field whose type is not `Debug`, such as
+/// an enum without it, prints as `..`).
 /// More traits are asked for with `#[extract(partial_derive(Clone, PartialEq, serde::Serialize))]`,
 /// and each nested struct asks for them too: `Clone` to keep a copy, `Serialize` to forward
 /// partials to a browser, `PartialEq` to compare them. `Clone` is available on a generic struct as
