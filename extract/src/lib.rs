@@ -268,26 +268,12 @@ pub mod __private {
 
     pub fn assert_enforceable<T: Enforceable + ?Sized>() {}
 
-    /// A field of a partial struct, `Option<T::Partial>`, printed as `Debug` prints an `Option`,
-    /// with the value through [`Enforceable::fmt_partial`]: so a partial struct's `Debug` needs no
-    /// bound on its fields, which rustc would prove again wherever the struct is printed.
-    pub struct DebugSlot<'a, T: Enforceable + ?Sized>(pub &'a Option<T::Partial>);
-
-    impl<T: Enforceable + ?Sized> core::fmt::Debug for DebugSlot<'_, T> {
-        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            match self.0 {
-                None => f.write_str("None"),
-                Some(partial) => f
-                    .debug_tuple("Some")
-                    .field(&DebugPartial::<T>(partial))
-                    .finish(),
-            }
-        }
-    }
-
-    /// A partial struct's field printed with its type's `fmt_partial`, named by the derive as
-    /// `<FieldTy as Enforceable>::fmt_partial` (the same path as its `feed`, so an unenforceable
-    /// field is one error, not one per mention).
+    /// A partial struct's field (or a list's element), `Option<T::Partial>`, printed as `Debug`
+    /// prints an `Option`, with the value through `T`'s [`Enforceable::fmt_partial`]: so a partial
+    /// struct's `Debug` needs no bound on its fields, which rustc would prove again wherever the
+    /// struct is printed. The derive names the function as `<FieldTy as Enforceable>::fmt_partial`,
+    /// the same path as the field's `feed`, so an unenforceable field is one error, not one per
+    /// mention.
     pub struct DebugWith<'a, P>(
         pub &'a Option<P>,
         pub fn(&P, &mut core::fmt::Formatter<'_>) -> core::fmt::Result,
@@ -311,15 +297,6 @@ pub mod __private {
                     .field(&Value(partial, self.1))
                     .finish(),
             }
-        }
-    }
-
-    /// A partial value printed through [`Enforceable::fmt_partial`].
-    pub struct DebugPartial<'a, T: Enforceable + ?Sized>(pub &'a T::Partial);
-
-    impl<T: Enforceable + ?Sized> core::fmt::Debug for DebugPartial<'_, T> {
-        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            T::fmt_partial(self.0, f)
         }
     }
 
@@ -412,20 +389,7 @@ pub mod __private {
         T::schema(generator)
     }
 
-    /// An enum's `feed`: its value appears, parsed by `parse`, when its JSON text is complete.
-    #[inline(never)]
-    pub fn feed_parsed<T>(
-        slot: &mut Option<T>,
-        at: &[crate::stream::Seg],
-        event: &crate::stream::Event<'_>,
-        parse: fn(&str) -> Option<T>,
-    ) {
-        if let ([], crate::stream::Event::Close(raw)) = (at, event) {
-            if let Some(value) = parse(raw) {
-                *slot = Some(value);
-            }
-        }
-    }
+    pub use crate::stream::feed_parsed;
 
     /// A function usable as `#[extract(validate = ...)]`: `fn(&T) -> Result<(), E>` with `E: Display`.
     #[diagnostic::on_unimplemented(

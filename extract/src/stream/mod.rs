@@ -23,3 +23,5 @@ pub use text::{StreamSummary, TextStream};
 
 pub use json::{Event, ParseError, Parser, Seg};
 pub use partial::feed_atomic;
+#[doc(hidden)]
+pub use partial::feed_parsed;

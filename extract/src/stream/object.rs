@@ -103,8 +103,6 @@ pub struct PartialStream<'c, T: Extract> {
     /// Whether the parser gave up on this reply (invalid JSON): the judge has the last word then.
     parser_failed: bool,
     partial: Option<T::Partial>,
-    /// How much of the reply's text the parser has read: the text `partial` was built from.
-    fed: usize,
     finished: bool,
     span: tracing::Span,
 }
@@ -120,7 +118,6 @@ impl<'c, T: Extract> PartialStream<'c, T> {
             parser: Parser::lenient(),
             parser_failed: false,
             partial: None,
-            fed: 0,
             finished: false,
             span,
         }
@@ -233,11 +230,12 @@ impl<'c, T: Extract> PartialStream<'c, T> {
         })
     }
 
-    /// The partial value as [`partial`](Self::partial) holds it, built anew from the text it was
-    /// built from: the same events in the same order give the same value, however the text was
-    /// chunked when it arrived.
+    /// The partial value as [`partial`](Self::partial) holds it after an update, built anew from
+    /// the reply's text: an update comes right after its piece was fed, so the parser has read all
+    /// of that text, and the same events in the same order give the same value however the text
+    /// was chunked when it arrived.
     fn rebuild(&self) -> Option<T::Partial> {
-        let text = self.call.as_ref()?.text().as_bytes().get(..self.fed)?;
+        let text = self.call.as_ref()?.text().as_bytes();
         let mut partial = None;
         let wrap = self.run.prepared.wrap_key;
         // A parse error stops the rebuild where it stopped the original, after the same events.
@@ -256,7 +254,6 @@ impl<'c, T: Extract> PartialStream<'c, T> {
         self.parser = Parser::lenient();
         self.parser_failed = false;
         self.partial = None;
-        self.fed = 0;
         Ok(())
     }
 
@@ -265,30 +262,28 @@ impl<'c, T: Extract> PartialStream<'c, T> {
         let (Some(call), false) = (self.call.as_ref(), self.parser_failed) else {
             return false;
         };
-        let Some(piece) = call.text().as_bytes().get(range.clone()) else {
+        let Some(piece) = call.text().as_bytes().get(range) else {
             return false;
         };
-        self.fed = range.end;
         let wrap = self.run.prepared.wrap_key;
-        match fill::<T>(&mut self.parser, &mut self.partial, piece, wrap) {
-            Ok(changed) => changed,
-            Err((err, changed)) => {
-                tracing::debug!(error = %err, "the streamed reply is not valid JSON so far; the judge will decide");
-                self.parser_failed = true;
-                changed
-            }
+        let (changed, read) = fill::<T>(&mut self.parser, &mut self.partial, piece, wrap);
+        if let Err(err) = read {
+            tracing::debug!(error = %err, "the streamed reply is not valid JSON so far; the judge will decide");
+            self.parser_failed = true;
         }
+        changed
     }
 }
 
 /// Reads `piece` of a reply with `parser` and feeds its events to `partial`, below the wrap key
-/// when the value is wrapped. Whether any event reached the value, beside the parse error if any.
+/// when the value is wrapped. Whether any event reached the value, and the parser's verdict (events
+/// before an error still count).
 fn fill<T: Enforceable>(
     parser: &mut Parser,
     partial: &mut Option<T::Partial>,
     piece: &[u8],
     wrap: Option<&str>,
-) -> Result<bool, (ParseError, bool)> {
+) -> (bool, Result<(), ParseError>) {
     let mut changed = false;
     let read = parser.feed(piece, |path: &[Seg], event: &Event<'_>| {
         let at = match (wrap, path.split_first()) {
@@ -299,7 +294,7 @@ fn fill<T: Enforceable>(
         T::feed(partial, at, event);
         changed = true;
     });
-    read.map(|()| changed).map_err(|err| (err, changed))
+    (changed, read)
 }
 
 /// What [`PartialStream::advance`] found, before anything is borrowed for the caller.

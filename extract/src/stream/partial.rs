@@ -18,8 +18,21 @@ use crate::Enforceable;
 /// calls from its `feed`.
 #[inline(never)]
 pub fn feed_atomic<T: DeserializeOwned>(slot: &mut Option<T>, at: &[Seg], event: &Event<'_>) {
+    feed_parsed(slot, at, event, |raw| serde_json::from_str(raw).ok())
+}
+
+/// [`feed_atomic`] with the parser given: a derived enum's `feed` passes the function its
+/// `Deserialize` check already is (`__private::require_deserialize`), so its impl needs no bound.
+#[doc(hidden)]
+#[inline(never)]
+pub fn feed_parsed<T>(
+    slot: &mut Option<T>,
+    at: &[Seg],
+    event: &Event<'_>,
+    parse: fn(&str) -> Option<T>,
+) {
     if let ([], Event::Close(raw)) = (at, event) {
-        if let Ok(value) = serde_json::from_str(raw) {
+        if let Some(value) = parse(raw) {
             *slot = Some(value);
         }
     }
@@ -139,7 +152,10 @@ fn fmt_list<T: Enforceable>(
     f: &mut fmt::Formatter<'_>,
 ) -> fmt::Result {
     f.debug_list()
-        .entries(list.iter().map(crate::__private::DebugSlot::<T>))
+        .entries(
+            list.iter()
+                .map(|slot| crate::__private::DebugWith(slot, T::fmt_partial)),
+        )
         .finish()
 }
 
