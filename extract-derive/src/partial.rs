@@ -4,9 +4,9 @@
 //!
 //! The partial struct is also the check that every field is enforceable: its field types name
 //! `<FieldTy as Enforceable>::Partial`. Everything else that mentions a field's partial form either
-//! is guarded by a where clause (`Debug`, and `Clone` when asked for) or spans the mention at the
-//! field's type, so that rustc's error for an unenforceable field is the same diagnostic wherever it arises
-//! and is printed once. Nothing here requires `Partial: Send`, which looks through every nested
+//! is guarded by a where clause (`Clone`, when asked for) or spans the mention at the field's type
+//! (`Debug`, `feed`), so that rustc's error for an unenforceable field is the same diagnostic
+//! wherever it arises and is printed once. Nothing here requires `Partial: Send`, which looks through every nested
 //! partial struct: `Extract` asks for it under a where clause instead.
 
 use proc_macro2::{Ident, Span, TokenStream, TokenTree};
@@ -77,29 +77,6 @@ pub(crate) fn for_struct(cont: &Container<'_>, generics: &Generics) -> TokenStre
         quote!(#call #args)
     });
 
-    // `Clone`, when asked for, holds when every field's partial form is `Clone`. The binder
-    // keeps a bound on a type without parameters from being "trivially false", which rustc rejects.
-    // A field of the struct's own type (`replies: Vec<Comment>`) is left out: its bound would be the
-    // impl's own, a cycle rustc cannot evaluate, and it holds exactly when the others do.
-    let self_ty = format_ident!("Self");
-    let guarded = |bound: TokenStream| {
-        let predicates: Vec<TokenStream> = typed
-            .iter()
-            .filter(|(_, ty)| {
-                let tokens = ty.to_token_stream();
-                !is_std_scalar(ty)
-                    && !mentions(tokens.clone(), ident)
-                    && !mentions(tokens, &self_ty)
-            })
-            .flat_map(|(_, ty)| {
-                [
-                    quote!(for<'__extract> #ty: ::extract::Enforceable),
-                    quote!(for<'__extract> <#ty as ::extract::Enforceable>::Partial: #bound),
-                ]
-            })
-            .collect();
-        generics.enforceable_where(&predicates)
-    };
     let names: Vec<&Ident> = typed.iter().map(|(f, _)| f.ident).collect();
     let labels = names.iter().map(|n| unraw(n));
     let partial_name = partial.to_string();
@@ -122,8 +99,28 @@ pub(crate) fn for_struct(cont: &Container<'_>, generics: &Generics) -> TokenStre
         .any(|p| p.segments.last().is_some_and(|s| s.ident == "Serialize"));
     let serde_skip = serialize.then(|| quote!(#[serde(skip)]));
 
+    // `Clone` holds when every field's partial form is `Clone`. The binder keeps a bound on a type
+    // without parameters from being "trivially false", which rustc rejects. A field of the struct's
+    // own type (`replies: Vec<Comment>`) is left out: its bound would be the impl's own, a cycle
+    // rustc cannot evaluate, and it holds exactly when the others do.
     let clone_impl = asked.iter().any(|p| is_clone(p)).then(|| {
-        let clone_where = guarded(quote!(::core::clone::Clone));
+        let self_ty = format_ident!("Self");
+        let predicates: Vec<TokenStream> = typed
+            .iter()
+            .filter(|(_, ty)| {
+                let tokens = ty.to_token_stream();
+                !is_std_scalar(ty)
+                    && !mentions(tokens.clone(), ident)
+                    && !mentions(tokens, &self_ty)
+            })
+            .flat_map(|(_, ty)| {
+                [
+                    quote!(for<'__extract> #ty: ::extract::Enforceable),
+                    quote!(for<'__extract> <#ty as ::extract::Enforceable>::Partial: ::core::clone::Clone),
+                ]
+            })
+            .collect();
+        let clone_where = generics.enforceable_where(&predicates);
         quote! {
             impl #impl_generics ::core::clone::Clone for #partial #ty_generics #clone_where {
                 #[inline]
