@@ -15,6 +15,7 @@ use crate::dialect::{ChatRequest, Dialect, Reply, Turn};
 use crate::error::Error;
 use crate::request::{ExtractRequest, Input, Mode, Options};
 use crate::schema::Prepared;
+use crate::secrets::{self, Secrets};
 use crate::stream::wire::Deltas;
 use crate::tokens::InputLimit;
 use crate::transport::{self, HttpReply, Policy};
@@ -177,8 +178,14 @@ impl Client {
     pub(crate) fn trace_text(&self, what: &'static str, text: &[u8]) {
         if self.inner.trace_content {
             let text = String::from_utf8_lossy(text);
+            let text = self.inner.policy.secrets.redact(&text);
             tracing::debug!(target: "extract::content", what, text = %text, "content");
         }
+    }
+
+    /// `error` without this client's secrets in the words a server put in it.
+    pub(crate) fn scrub(&self, error: Error) -> Error {
+        self.inner.policy.secrets.scrub_error(error)
     }
 
     /// The response cache this client consults, if it was given one.
@@ -226,7 +233,9 @@ impl Client {
             dialect,
         )
         .await?;
-        let reply = dialect.parse_reply(reply.status, &reply.headers, &reply.body)?;
+        let reply = dialect
+            .parse_reply(reply.status, &reply.headers, &reply.body)
+            .map_err(|e| self.scrub(e))?;
         #[cfg(feature = "cache")]
         miss.stage(options, &reply);
         Ok(reply)
@@ -384,7 +393,7 @@ fn parse_url(url: &str) -> Result<Url, Error> {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("base_url", &self.inner.base_url)
+            .field("base_url", &secrets::shown_url(&self.inner.base_url))
             .field(
                 "api_key",
                 &self.inner.api_key.as_ref().map(|_| "[redacted]"),
@@ -412,6 +421,7 @@ pub struct ClientBuilder {
     headers: Vec<(String, String, bool)>,
     http: Option<reqwest::Client>,
     connect_timeout: Duration,
+    follow_redirects: bool,
     policy: Policy,
     pub(crate) embedding_model: Option<String>,
     pub(crate) embeddings_base_url: Option<String>,
@@ -436,12 +446,14 @@ impl Default for ClientBuilder {
             headers: Vec::new(),
             http: None,
             connect_timeout: Duration::from_secs(10),
+            follow_redirects: false,
             policy: Policy {
                 retries: 2,
                 timeout: Duration::from_secs(60),
                 max_retry_delay: Duration::from_secs(30),
                 initial_backoff: Duration::from_millis(500),
                 max_response_bytes: 8 * 1024 * 1024,
+                secrets: Secrets::default(),
             },
             embedding_model: None,
             embeddings_base_url: None,
@@ -457,7 +469,7 @@ impl Default for ClientBuilder {
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
-            .field("base_url", &self.base_url)
+            .field("base_url", &secrets::shown_url(&self.base_url))
             .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
             .field("model", &self.model)
             .finish_non_exhaustive()
@@ -549,7 +561,19 @@ impl ClientBuilder {
         self.headers.push((name.into(), value.into(), sensitive));
         self
     }
+    /// Whether to follow a redirect that stays on the same origin (scheme, host and port) and keeps
+    /// the method and body (`307`, `308`), at most five in a row (default: no). Any other redirect
+    /// ends the request as [`Error::Redirect`], naming where it pointed: following it would send the
+    /// key and the prompt elsewhere. Ignored with [`http_client`](Self::http_client), whose own
+    /// policy applies; a reply that such a client fetched from another origin is refused all the same.
+    pub fn follow_redirects(mut self, same_origin: bool) -> Self {
+        self.follow_redirects = same_origin;
+        self
+    }
     /// Your own `reqwest::Client` (proxies, TLS roots, pools); timeouts still apply per request.
+    /// Build it with `.redirect(reqwest::redirect::Policy::none())`: reqwest's default policy
+    /// follows redirects to other hosts with every header but `Authorization` and cookies. A reply
+    /// that comes from another origin than the one asked is refused as [`Error::Redirect`].
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
@@ -604,11 +628,14 @@ impl ClientBuilder {
             value.set_sensitive(sensitive);
             headers.insert(name, value);
         }
+        let mut policy = self.policy;
+        policy.secrets = Secrets::new(&headers, secrets::url_password(&base_url));
         let http = match self.http {
             Some(http) => http,
             None => reqwest::Client::builder()
                 .connect_timeout(self.connect_timeout)
                 .user_agent(concat!("extract/", env!("CARGO_PKG_VERSION")))
+                .redirect(transport::redirect_policy(self.follow_redirects))
                 .build()
                 .map_err(|e| Error::config(format!("the HTTP client could not be built: {e}")))?,
         };
@@ -625,7 +652,7 @@ impl ClientBuilder {
                 max_retries: self.max_retries,
                 token_budget: self.token_budget,
                 trace_content: self.trace_content,
-                policy: self.policy,
+                policy,
                 fallbacks: Mutex::new(HashMap::new()),
                 embedding_model: self.embedding_model.filter(|m| !m.trim().is_empty()),
                 embeddings_base_url: self

@@ -244,8 +244,10 @@ async fn one_batch(
     let reply = client
         .post_json(url, &dialect.embeddings_body(model, texts))
         .await?;
-    let batch = dialect.parse_embeddings(reply.status, &reply.body)?;
-    let bad = |what: String| bad_shape(reply.status, &reply.body, what);
+    let batch = dialect
+        .parse_embeddings(reply.status, &reply.body)
+        .map_err(|e| client.scrub(e))?;
+    let bad = |what: String| client.scrub(bad_shape(reply.status, &reply.body, what));
     if batch.vectors.len() != texts.len() {
         return Err(bad(format!(
             "asked for {} embeddings, the reply has {}",

@@ -119,6 +119,20 @@ pub enum Error {
         body: String,
     },
 
+    /// The server answered with a redirect (3xx), which is not followed: a redirect would carry the
+    /// key and the prompt to wherever it points, and a `302` would turn the request into a `GET`
+    /// without its body. Not retried. Point the base URL at where the redirect leads, or, for a
+    /// redirect within the same server, opt in with
+    /// [`ClientBuilder::follow_redirects`](crate::ClientBuilder::follow_redirects).
+    #[error("the server redirected the request (HTTP {status}){}; redirects are not followed, since they would carry the key elsewhere", location.as_deref().map(|l| format!(" to {l}")).unwrap_or_default())]
+    Redirect {
+        /// HTTP status of the redirect (301, 302, 303, 307, 308, ...).
+        status: u16,
+        /// Where it pointed (the `Location` header, resolved against the request's URL, without any
+        /// user name or password in it), when it said.
+        location: Option<String>,
+    },
+
     /// The input is over the token limit set with `max_input_tokens`, and the policy is to reject
     /// it (or truncating it would leave nothing to send). Nothing was sent.
     #[error("the input has {tokens} tokens (as counted before sending), over the limit of {limit}; nothing was sent")]

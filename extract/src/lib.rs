@@ -69,6 +69,7 @@ mod presets;
 mod reask;
 mod request;
 pub mod schema;
+mod secrets;
 pub mod stream;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

@@ -193,7 +193,9 @@ impl<'c> ModelsRequest<'c> {
         for page in (first..).take(MAX_PAGES as usize) {
             let url = dialect.models_url(self.client.base_url(), &self.query, page)?;
             let reply = self.client.get(&url).await?;
-            let listed = dialect.parse_models(reply.status, &reply.body, &self.query)?;
+            let listed = dialect
+                .parse_models(reply.status, &reply.body, &self.query)
+                .map_err(|e| self.client.scrub(e))?;
             let empty = listed.models.is_empty();
             models.extend(listed.models);
             if self.query.page.is_some() || !listed.more || empty {

@@ -322,7 +322,12 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
     pub async fn send(self) -> Result<Extraction<T>, Error> {
         let (run, input) = self.into_run();
         let span = run.span::<T>();
-        run.go::<T>(&input).instrument(span).await
+        let client = run.client;
+        // The model's and the server's words end up in the error: the client's secrets do not.
+        run.go::<T>(&input)
+            .instrument(span)
+            .await
+            .map_err(|e| client.scrub(e))
     }
 
     /// Streams the extraction: partial values as the fields arrive, then the validated value. See

@@ -16,6 +16,7 @@ use tokio::time::Sleep;
 
 use crate::dialect::DialectImpl;
 use crate::error::Error;
+use crate::secrets::Secrets;
 
 /// Retry and size settings, from the client.
 #[derive(Debug, Clone)]
@@ -25,6 +26,8 @@ pub(crate) struct Policy {
     pub(crate) max_retry_delay: Duration,
     pub(crate) initial_backoff: Duration,
     pub(crate) max_response_bytes: usize,
+    /// The client's secrets, removed from every error made of a server's words.
+    pub(crate) secrets: Secrets,
 }
 
 /// A complete HTTP reply with a success status.
@@ -110,6 +113,9 @@ pub(crate) async fn post_stream(
                 })
             }
         };
+        if let Some(redirect) = redirected(url, &response) {
+            return Err(redirect);
+        }
         let status = response.status();
         if status.is_success() && is_event_stream(response.headers()) {
             return Ok(Outcome::Answer(Opened::Stream(response)));
@@ -178,6 +184,7 @@ where
             Err(err @ Error::Transport { .. }) => (err, true, None),
             Err(err) => (err, false, None),
         };
+        let error = policy.secrets.scrub_error(error);
         if !retryable || attempt > policy.retries {
             return Err(with_attempts(error, attempt));
         }
@@ -228,6 +235,9 @@ async fn once(
             .send()
             .await
             .map_err(|e| transport_error(e, started))?;
+        if let Some(redirect) = redirected(url, &response) {
+            return Err(redirect);
+        }
         let status = response.status();
         let headers = std::mem::take(response.headers_mut());
         let body = read_capped(response, status, policy.max_response_bytes, started).await?;
@@ -404,7 +414,80 @@ fn too_large(status: StatusCode, cap: usize) -> Error {
     }
 }
 
+/// The redirect policy of the HTTP client this crate builds: none, unless the caller opted in to
+/// redirects within the same origin, and then only those that keep the method and the body (307,
+/// 308). Anything else stops, and [`redirected`] turns the 3xx into [`Error::Redirect`].
+///
+/// reqwest's default policy follows up to ten redirects anywhere and strips only `Authorization`,
+/// `Cookie` and `Proxy-Authorization` on the way: an `x-api-key`, an AI Gateway token or any
+/// sensitive header of the caller's would follow the request to another host, and a `302` would
+/// turn the POST into a GET without the prompt.
+pub(crate) fn redirect_policy(follow_same_origin: bool) -> reqwest::redirect::Policy {
+    if !follow_same_origin {
+        return reqwest::redirect::Policy::none();
+    }
+    reqwest::redirect::Policy::custom(|attempt| {
+        let keeps_request = matches!(
+            attempt.status(),
+            StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
+        );
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if keeps_request && same_origin && attempt.previous().len() <= 5 {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
+/// The error for a reply that is a redirect, or that came from another origin than the one asked
+/// (a caller's own `reqwest::Client` may follow redirects by itself): such a reply is never read
+/// as the provider's. `None` for a reply from where the request was sent.
+fn redirected(requested: &Url, response: &reqwest::Response) -> Option<Error> {
+    let status = response.status();
+    if status.is_redirection() {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|l| shown_location(response.url(), l));
+        return Some(Error::Redirect {
+            status: status.as_u16(),
+            location,
+        });
+    }
+    (response.url().origin() != requested.origin()).then(|| Error::Redirect {
+        status: status.as_u16(),
+        location: Some(shown_location(requested, response.url().as_str())),
+    })
+}
+
+/// A `Location` as it may be shown: resolved against the URL it came from, with any user name and
+/// password removed (a redirect may carry credentials, which an error must not print).
+fn shown_location(base: &Url, location: &str) -> String {
+    match base.join(location) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        // Not a URL: shown as the server wrote it, but never longer than a line.
+        Err(_) => location.chars().take(200).collect(),
+    }
+}
+
 pub(crate) fn transport_error(err: reqwest::Error, started: Instant) -> Error {
+    if err.is_redirect() {
+        // A redirect loop, or more redirects than the policy follows: not a transport fault to
+        // retry, since the next attempt would loop the same way.
+        return Error::Redirect {
+            status: err.status().map_or(0, |s| s.as_u16()),
+            location: err.url().map(|u| shown_location(u, u.as_str())),
+        };
+    }
     if err.is_timeout() {
         return Error::Timeout {
             elapsed: started.elapsed(),
@@ -428,12 +511,20 @@ pub(crate) fn transport_error(err: reqwest::Error, started: Instant) -> Error {
 }
 
 /// `retry-after-ms` (OpenAI), then `Retry-After` in seconds or as an HTTP date.
+///
+/// Whatever a server writes here, this never panics: a value that is not a number, negative, not
+/// finite, or too large for a [`Duration`] is either ignored (not a delay at all) or read as
+/// [`LONGEST_RETRY_AFTER`], which is past any `max_retry_delay` and so ends as
+/// [`Error::RateLimited`] with that delay rather than a wait.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     if let Some(ms) = headers.get("retry-after-ms").and_then(|v| v.to_str().ok()) {
-        if let Ok(ms) = ms.trim().parse::<f64>() {
-            if ms.is_finite() && ms >= 0.0 {
-                return Some(Duration::from_secs_f64(ms / 1000.0));
-            }
+        if let Some(delay) = ms
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|ms| seconds(ms / 1000.0))
+        {
+            return Some(delay);
         }
     }
     let value = headers
@@ -442,12 +533,29 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .ok()?
         .trim();
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e9)));
+        return seconds(secs);
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(
         when.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
+            .unwrap_or(Duration::ZERO)
+            .min(LONGEST_RETRY_AFTER),
+    )
+}
+
+/// The longest delay a retry header is read as: about 31 years, longer than anyone waits, and far
+/// inside what a [`Duration`] and the runtime's clock can hold.
+pub(crate) const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(1_000_000_000);
+
+/// A delay in seconds as a server wrote it: `None` unless it is a finite number ≥ 0; capped at
+/// [`LONGEST_RETRY_AFTER`] (`Duration::from_secs_f64` panics past `u64::MAX` seconds).
+fn seconds(secs: f64) -> Option<Duration> {
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    Some(
+        Duration::try_from_secs_f64(secs)
+            .map_or(LONGEST_RETRY_AFTER, |d| d.min(LONGEST_RETRY_AFTER)),
     )
 }
 
@@ -485,6 +593,98 @@ mod tests {
         );
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn absurd_retry_delays_are_capped_not_a_panic() {
+        for (header, value, expected) in [
+            ("retry-after-ms", "1e30", Some(LONGEST_RETRY_AFTER)),
+            ("retry-after-ms", "1e308", Some(LONGEST_RETRY_AFTER)),
+            (
+                "retry-after-ms",
+                "18446744073709551616000",
+                Some(LONGEST_RETRY_AFTER),
+            ),
+            ("retry-after-ms", "inf", None),
+            ("retry-after-ms", "NaN", None),
+            ("retry-after-ms", "-5", None),
+            ("retry-after", "1e30", Some(LONGEST_RETRY_AFTER)),
+            (
+                "retry-after",
+                "99999999999999999999",
+                Some(LONGEST_RETRY_AFTER),
+            ),
+            ("retry-after", "-1", None),
+            (
+                "retry-after",
+                "Fri, 31 Dec 9999 23:59:59 GMT",
+                Some(LONGEST_RETRY_AFTER),
+            ),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(header, HeaderValue::from_static(value));
+            assert_eq!(retry_after(&h), expected, "{header}: {value}");
+        }
+    }
+
+    /// Text shaped like the numbers and dates a server might write, and some it should not.
+    fn delay_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let digits = proptest::collection::vec(0u8..10, 0..40).prop_map(|d| {
+            d.into_iter()
+                .map(|d| char::from(b'0' + d))
+                .collect::<String>()
+        });
+        let number = (
+            prop_oneof![Just(""), Just("-"), Just("+")],
+            digits.clone(),
+            proptest::option::of(digits),
+            proptest::option::of((prop_oneof![Just("e"), Just("E")], -400i32..400)),
+        )
+            .prop_map(|(sign, int, frac, exp)| {
+                let mut s = format!("{sign}{int}");
+                if let Some(frac) = frac {
+                    s = format!("{s}.{frac}");
+                }
+                if let Some((e, n)) = exp {
+                    s = format!("{s}{e}{n}");
+                }
+                s
+            });
+        let date = (0u64..253_402_300_000).prop_map(|secs| {
+            httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+        });
+        let bytes = proptest::collection::vec(any::<u8>(), 0..48)
+            .prop_map(|b| b.into_iter().map(char::from).collect::<String>());
+        prop_oneof![
+            number,
+            date,
+            bytes,
+            prop_oneof![
+                Just("inf"),
+                Just("-inf"),
+                Just("NaN"),
+                Just("1e30"),
+                Just("")
+            ]
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    proptest::proptest! {
+        /// No value of either retry header panics, and none is read as more than the ceiling.
+        #[test]
+        fn no_retry_header_value_panics(ms in delay_text(), secs in delay_text()) {
+            let mut h = HeaderMap::new();
+            for (name, value) in [("retry-after-ms", &ms), ("retry-after", &secs)] {
+                // Bytes a header cannot carry never reach the client, so they are not a case.
+                if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+                    h.insert(name, value);
+                }
+            }
+            let delay = retry_after(&h);
+            proptest::prop_assert!(delay.is_none_or(|d| d <= LONGEST_RETRY_AFTER));
+        }
     }
 
     /// A server on 127.0.0.1 that answers the first `answered` requests (`{}`, keeping the
@@ -531,6 +731,7 @@ mod tests {
             max_retry_delay: Duration::from_secs(1),
             initial_backoff: Duration::from_millis(10),
             max_response_bytes: 1024,
+            secrets: Secrets::default(),
         }
     }
 
