@@ -212,6 +212,7 @@ impl Client {
             options,
             url.as_str(),
             dialect.name(),
+            &headers,
             &body,
         ) {
             crate::cache::Lookup::Hit(reply) => return Ok(reply),
