@@ -286,6 +286,8 @@ impl Client {
             .map(bytes::Bytes::from)
             .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
         let url = self.chat_url(request.model)?;
+        // Counted before the headers: a gateway lets only an extraction's first request use its cache.
+        request.options.gateway_cache.built.count();
         // The client's headers as they are, unless the dialect adds some for this request.
         let mut added = HeaderMap::new();
         dialect.request_headers(request, &mut added)?;

@@ -40,7 +40,11 @@ pub enum Dialect {
     /// in `response_format`, the reply in the Cloudflare envelope (`result.response`).
     WorkersAiNative,
     /// Cloudflare AI Gateway (`https://gateway.ai.cloudflare.com/v1/{account}/{gateway}/{provider}`):
-    /// the provider's own protocol, plus the `cf-aig-*` caching headers.
+    /// the provider's own protocol, plus the `cf-aig-*` caching headers. Only an extraction's first
+    /// request uses the gateway's cache; reasks send `cf-aig-skip-cache: true` and no cache key or
+    /// TTL. The gateway stores a reply before it is judged and cannot delete one entry, so an invalid
+    /// first reply stays cached under its key for the TTL; meeting it again costs a reask, not a
+    /// wrong value.
     AiGateway(GatewayProvider),
     /// Ollama's native `/api/chat`: the schema in `format`, with every definition inlined.
     OllamaNative,

@@ -1,0 +1,238 @@
+//! Issue 15's faults of caching, provider limits and Workers AI's tools, each provoked through a
+//! local wiremock server: what the server received (headers, bodies, how many requests) and the
+//! exact typed outcome.
+//!
+//! - AI Gateway: a reask never reuses the gateway's cache (`cf-aig-skip-cache: true`, no custom
+//!   key), plain or streamed.
+//! - The local response cache: clients with different keys or headers never share a reply.
+
+use std::time::Duration;
+
+use extract::cache::{ResponseCache, LOCAL_HIT};
+use extract::stream::Update;
+use extract::{Client, ClientBuilder, Error, Extraction};
+use extract_workspace_tests::{completion, ok, ok_sse, sse, CalendarEvent, Script, EVENT};
+use serde_json::Value;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const TEXT: &str = "Alice and Bob are going to a science fair on Friday.";
+/// A `CalendarEvent` missing two required fields: the judge rejects it.
+const INCOMPLETE: &str = r#"{"name":"Science fair"}"#;
+
+/// A mock server answering POSTs to `route` from a script; anything else gets wiremock's 404.
+async fn serve(route: &str, replies: Vec<ResponseTemplate>) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(route))
+        .respond_with(Script::new(replies))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn quick(builder: ClientBuilder) -> ClientBuilder {
+    builder
+        .initial_backoff(Duration::from_millis(1))
+        .timeout(Duration::from_secs(5))
+}
+
+fn build(builder: ClientBuilder) -> Client {
+    builder
+        .build()
+        .unwrap_or_else(|e| panic!("valid configuration: {e}"))
+}
+
+async fn requests(server: &MockServer) -> Vec<Request> {
+    server.received_requests().await.unwrap_or_default()
+}
+
+fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn body(request: &Request) -> Value {
+    serde_json::from_slice(&request.body).unwrap_or(Value::Null)
+}
+
+// ---------------------------------------------------------------------------------------------
+// AI Gateway: reasks skip the gateway's cache
+// ---------------------------------------------------------------------------------------------
+
+const GATEWAY_CHAT: &str = "/v1/acc-123/my-gateway/openai/chat/completions";
+
+fn gateway(server: &MockServer) -> Client {
+    build(
+        quick(Client::ai_gateway("acc-123", "my-gateway", "openai"))
+            .base_url(format!("{}/v1/acc-123/my-gateway/openai", server.uri()))
+            .gateway_token("gw-token")
+            .api_key("sk-key")
+            .model("gpt-4o-mini"),
+    )
+}
+
+/// The first request carries the caller's caching headers; the reask skips the cache and carries
+/// neither the key nor the TTL.
+fn assert_first_cached_then_skipped(requests: &[Request]) {
+    assert_eq!(requests.len(), 2, "the first request and one reask");
+    let (first, reask) = (&requests[0], &requests[1]);
+    assert_eq!(header(first, "cf-aig-cache-key"), Some("k"));
+    assert_eq!(header(first, "cf-aig-cache-ttl"), Some("3600"));
+    assert_eq!(header(first, "cf-aig-skip-cache"), None);
+    assert_eq!(header(reask, "cf-aig-skip-cache"), Some("true"));
+    assert_eq!(header(reask, "cf-aig-cache-key"), None);
+    assert_eq!(header(reask, "cf-aig-cache-ttl"), None);
+    // The gateway's own token still goes with every request.
+    assert_eq!(header(reask, "cf-aig-authorization"), Some("Bearer gw-token"));
+    // The reask is a reask: it quotes the rejected reply.
+    assert!(body(reask)["messages"].to_string().contains("Science fair"));
+}
+
+#[tokio::test]
+async fn a_gateway_reask_skips_the_cache_and_drops_the_custom_key() {
+    // A gateway answering from its cache under the key would send the invalid reply again.
+    let server = serve(
+        GATEWAY_CHAT,
+        vec![
+            ok(completion(INCOMPLETE)).insert_header("cf-aig-cache-status", "MISS"),
+            ok(completion(EVENT)).insert_header("cf-aig-cache-status", "MISS"),
+        ],
+    )
+    .await;
+    let client = gateway(&server);
+    let done = client
+        .extract::<CalendarEvent>(TEXT)
+        .gateway_cache_key("k")
+        .gateway_cache_ttl(Duration::from_secs(3600))
+        .await
+        .unwrap_or_else(|e| panic!("the reask gets a valid reply: {e}"));
+    assert_eq!(done.attempts, 2);
+    assert_eq!(done.value.participants, ["Alice", "Bob"]);
+    assert_eq!(done.cache_status.as_deref(), Some("MISS"));
+    assert_first_cached_then_skipped(&requests(&server).await);
+
+    // A second extraction is a first request again: the key goes with it.
+    let again = client
+        .extract::<CalendarEvent>(TEXT)
+        .gateway_cache_key("k")
+        .await;
+    assert_eq!(again.map(|e| e.attempts).ok(), Some(1));
+    let sent = requests(&server).await;
+    assert_eq!(sent.len(), 3);
+    assert_eq!(header(&sent[2], "cf-aig-cache-key"), Some("k"));
+    assert_eq!(header(&sent[2], "cf-aig-skip-cache"), None);
+}
+
+#[tokio::test]
+async fn a_gateway_reask_that_stays_invalid_still_never_sends_the_key() {
+    let server = serve(GATEWAY_CHAT, vec![ok(completion(INCOMPLETE))]).await;
+    let client = gateway(&server);
+    let result = client
+        .extract::<CalendarEvent>(TEXT)
+        .gateway_cache_key("k")
+        .max_retries(2)
+        .await;
+    match result {
+        Err(Error::Invalid { attempts, raw, .. }) => {
+            assert_eq!(attempts, 2, "the same errors twice stop the reasks");
+            assert_eq!(raw, INCOMPLETE);
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    let sent = requests(&server).await;
+    assert_eq!(sent.len(), 2);
+    assert_eq!(header(&sent[0], "cf-aig-cache-key"), Some("k"));
+    for reask in &sent[1..] {
+        assert_eq!(header(reask, "cf-aig-skip-cache"), Some("true"));
+        assert_eq!(header(reask, "cf-aig-cache-key"), None);
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_gateway_reask_skips_the_cache_and_drops_the_custom_key() {
+    let server = serve(
+        GATEWAY_CHAT,
+        vec![
+            ok_sse(sse(INCOMPLETE, 8, "stop")),
+            ok_sse(sse(EVENT, 8, "stop")),
+        ],
+    )
+    .await;
+    let client = gateway(&server);
+    let mut stream = client
+        .extract::<CalendarEvent>(TEXT)
+        .gateway_cache_key("k")
+        .gateway_cache_ttl(Duration::from_secs(3600))
+        .stream();
+    let (mut reasks, mut done) = (0, None);
+    while let Some(update) = stream.next().await {
+        match update {
+            Ok(Update::Partial(_)) => {}
+            Ok(Update::Reask { .. }) => reasks += 1,
+            Ok(Update::Done(d)) => done = Some(d),
+            Err(e) => panic!("the streamed reask gets a valid reply: {e}"),
+        }
+    }
+    assert_eq!(reasks, 1);
+    let done: Extraction<CalendarEvent> = done.unwrap_or_else(|| panic!("no value"));
+    assert_eq!(done.attempts, 2);
+    assert_first_cached_then_skipped(&requests(&server).await);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The local response cache: credentials and headers are part of the key
+// ---------------------------------------------------------------------------------------------
+
+fn cached(server: &MockServer, cache: &ResponseCache, key: &str, tenant: &str) -> Client {
+    build(
+        quick(Client::builder())
+            .base_url(format!("{}/v1", server.uri()))
+            .model("test-model")
+            .api_key(key)
+            .header("x-tenant", tenant, false)
+            .cache(cache.clone()),
+    )
+}
+
+#[tokio::test]
+async fn clients_with_different_keys_sharing_a_cache_each_ask_the_provider() {
+    let server = serve("/v1/chat/completions", vec![ok(completion(EVENT))]).await;
+    let cache = ResponseCache::new();
+    let alice = cached(&server, &cache, "sk-alice", "t1");
+    let revoked = cached(&server, &cache, "sk-revoked", "t1");
+    let first = alice.extract::<CalendarEvent>(TEXT).await;
+    assert_eq!(first.map(|e| e.cache_status).ok(), Some(None));
+    // Another key: its own request, never the first key's answer.
+    let second = revoked.extract::<CalendarEvent>(TEXT).await;
+    assert_eq!(second.map(|e| e.cache_status).ok(), Some(None));
+    let sent = requests(&server).await;
+    assert_eq!(sent.len(), 2);
+    assert_eq!(header(&sent[1], "authorization"), Some("Bearer sk-revoked"));
+    // The same key and headers are still answered from memory.
+    let again = cached(&server, &cache, "sk-alice", "t1")
+        .extract::<CalendarEvent>(TEXT)
+        .await;
+    assert_eq!(
+        again.ok().and_then(|e| e.cache_status).as_deref(),
+        Some(LOCAL_HIT)
+    );
+    assert_eq!(requests(&server).await.len(), 2);
+    assert_eq!(cache.len(), 2);
+    // The cache holds no key.
+    assert!(!format!("{cache:?}").contains("sk-"));
+}
+
+#[tokio::test]
+async fn clients_with_different_headers_sharing_a_cache_each_ask_the_provider() {
+    let server = serve("/v1/chat/completions", vec![ok(completion(EVENT))]).await;
+    let cache = ResponseCache::new();
+    let one = cached(&server, &cache, "sk-shared", "t1");
+    let two = cached(&server, &cache, "sk-shared", "t2");
+    assert!(one.extract::<CalendarEvent>(TEXT).await.is_ok());
+    let second = two.extract::<CalendarEvent>(TEXT).await;
+    assert_eq!(second.map(|e| e.cache_status).ok(), Some(None));
+    let sent = requests(&server).await;
+    assert_eq!(sent.len(), 2);
+    assert_eq!(header(&sent[1], "x-tenant"), Some("t2"));
+    assert_eq!(cache.stats().hits, 0);
+}
