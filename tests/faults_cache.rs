@@ -236,3 +236,94 @@ async fn clients_with_different_headers_sharing_a_cache_each_ask_the_provider() 
     assert_eq!(header(&sent[1], "x-tenant"), Some("t2"));
     assert_eq!(cache.stats().hits, 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Workers AI's native run API: `Mode::Tools` sends the tool and reads its call
+// ---------------------------------------------------------------------------------------------
+
+const RUN: &str = "/client/v4/accounts/acc-123/ai/run";
+const CF_MODEL: &str = "@hf/nousresearch/hermes-2-pro-mistral-7b";
+
+fn native(server: &MockServer) -> Client {
+    build(
+        quick(Client::workers_ai_native("acc-123", "cf-token"))
+            .base_url(format!("{}{RUN}", server.uri()))
+            .model(CF_MODEL),
+    )
+}
+
+/// A native reply whose model called the tool, with the arguments as an object (as the run API
+/// documents them) and no text.
+fn tool_call_reply() -> ResponseTemplate {
+    let arguments: Value = serde_json::from_str(EVENT).unwrap_or(Value::Null);
+    ok(serde_json::json!({
+        "result": {
+            "response": null,
+            "tool_calls": [{"name": "CalendarEvent", "arguments": arguments}],
+            "usage": {"prompt_tokens": 40, "completion_tokens": 20, "total_tokens": 60}
+        },
+        "success": true, "errors": [], "messages": []
+    }))
+}
+
+fn assert_sends_the_tool(sent: &Value) {
+    let tools = &sent["tools"];
+    assert_eq!(tools.as_array().map(Vec::len), Some(1), "{sent}");
+    assert_eq!(tools[0]["name"], "CalendarEvent");
+    assert_eq!(
+        tools[0]["description"],
+        "A calendar event mentioned in the text."
+    );
+    assert_eq!(
+        tools[0]["parameters"],
+        extract::schema::strict_schema::<CalendarEvent>()
+    );
+    assert_eq!(sent.get("response_format"), None);
+    assert_eq!(sent.get("stream"), None);
+}
+
+#[tokio::test]
+async fn workers_ai_native_tools_mode_sends_the_tool_and_reads_the_call() {
+    let route = format!("{RUN}/{CF_MODEL}");
+    let server = serve(&route, vec![tool_call_reply()]).await;
+    let client = native(&server);
+    let done = client
+        .extract::<CalendarEvent>(TEXT)
+        .mode(extract::Mode::Tools)
+        .await
+        .unwrap_or_else(|e| panic!("the tool call's arguments are the value: {e}"));
+    assert_eq!(done.mode, extract::Mode::Tools);
+    assert_eq!(done.attempts, 1);
+    assert_eq!(done.value.participants, ["Alice", "Bob"]);
+    assert_eq!(done.usage.total_tokens, 60);
+    let raw: Value = serde_json::from_str(&done.raw).unwrap_or(Value::Null);
+    assert_eq!(raw, serde_json::from_str::<Value>(EVENT).unwrap_or_default());
+    let sent = requests(&server).await;
+    assert_eq!(sent.len(), 1);
+    assert_sends_the_tool(&body(&sent[0]));
+}
+
+#[tokio::test]
+async fn workers_ai_native_tools_mode_streams_as_one_request_with_the_tool() {
+    let route = format!("{RUN}/{CF_MODEL}");
+    let server = serve(&route, vec![tool_call_reply()]).await;
+    let client = native(&server);
+    let mut stream = client
+        .extract::<CalendarEvent>(TEXT)
+        .mode(extract::Mode::Tools)
+        .stream();
+    let mut done = None;
+    while let Some(update) = stream.next().await {
+        match update {
+            Ok(Update::Done(d)) => done = Some(d),
+            Ok(_) => {}
+            Err(e) => panic!("the tool call's arguments are the value: {e}"),
+        }
+    }
+    let done: Extraction<CalendarEvent> = done.unwrap_or_else(|| panic!("no value"));
+    assert_eq!(done.mode, extract::Mode::Tools);
+    assert_eq!(done.value.date, "Friday");
+    let sent = requests(&server).await;
+    assert_eq!(sent.len(), 1);
+    assert_sends_the_tool(&body(&sent[0]));
+}
