@@ -301,7 +301,8 @@ async fn workers_ai_native_judges_a_response_already_parsed_into_an_object() {
 }
 
 #[tokio::test]
-async fn workers_ai_native_json_object_and_tools_modes_carry_the_schema_in_the_instructions_and_tools_send_the_tool() {
+async fn workers_ai_native_json_object_and_tools_modes_carry_the_schema_in_the_instructions_and_tools_send_the_tool(
+) {
     let server = serve(
         RUN_PATH,
         vec![ok(cf_success(json!(EVENT), Some(cf_usage())))],

@@ -5,13 +5,19 @@
 //! - AI Gateway: a reask never reuses the gateway's cache (`cf-aig-skip-cache: true`, no custom
 //!   key), plain or streamed.
 //! - The local response cache: clients with different keys or headers never share a reply.
+//! - Workers AI's native API: `Mode::Tools` sends the tool and reads its call.
+//! - OpenAI's size limits on strict schemas: refused before the first request, naming the limit
+//!   and the path.
 
 use std::time::Duration;
 
 use extract::cache::{ResponseCache, LOCAL_HIT};
+use extract::schema::{Limit, Target};
 use extract::stream::Update;
-use extract::{Client, ClientBuilder, Error, Extraction};
+use extract::{Client, ClientBuilder, Dialect, Error, Extract, Extraction};
 use extract_workspace_tests::{completion, ok, ok_sse, sse, CalendarEvent, Script, EVENT};
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -83,7 +89,10 @@ fn assert_first_cached_then_skipped(requests: &[Request]) {
     assert_eq!(header(reask, "cf-aig-cache-key"), None);
     assert_eq!(header(reask, "cf-aig-cache-ttl"), None);
     // The gateway's own token still goes with every request.
-    assert_eq!(header(reask, "cf-aig-authorization"), Some("Bearer gw-token"));
+    assert_eq!(
+        header(reask, "cf-aig-authorization"),
+        Some("Bearer gw-token")
+    );
     // The reask is a reask: it quotes the rejected reply.
     assert!(body(reask)["messages"].to_string().contains("Science fair"));
 }
@@ -297,7 +306,10 @@ async fn workers_ai_native_tools_mode_sends_the_tool_and_reads_the_call() {
     assert_eq!(done.value.participants, ["Alice", "Bob"]);
     assert_eq!(done.usage.total_tokens, 60);
     let raw: Value = serde_json::from_str(&done.raw).unwrap_or(Value::Null);
-    assert_eq!(raw, serde_json::from_str::<Value>(EVENT).unwrap_or_default());
+    assert_eq!(
+        raw,
+        serde_json::from_str::<Value>(EVENT).unwrap_or_default()
+    );
     let sent = requests(&server).await;
     assert_eq!(sent.len(), 1);
     assert_sends_the_tool(&body(&sent[0]));
@@ -326,4 +338,193 @@ async fn workers_ai_native_tools_mode_streams_as_one_request_with_the_tool() {
     let sent = requests(&server).await;
     assert_eq!(sent.len(), 1);
     assert_sends_the_tool(&body(&sent[0]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provider limits: a schema OpenAI would reject for its size fails before any request
+// ---------------------------------------------------------------------------------------------
+
+/// Objects nested 11 deep (`D0` is the root, `D11` the eleventh level): OpenAI allows 10.
+mod nested {
+    // Only their schemas are read: no reply fills them.
+    #![allow(dead_code)]
+    use super::*;
+
+    #[derive(Deserialize, JsonSchema, Extract)]
+    pub(super) struct D0 {
+        next: D1,
+    }
+    #[derive(Deserialize, JsonSchema, Extract)]
+    struct D1 {
+        next: D2,
+    }
+    #[derive(Deserialize, JsonSchema, Extract)]
+    struct D2 {
+        next: D3,
+    }
+    #[derive(Deserialize, JsonSchema, Extract)]
+    struct D3 {
+        next: D4,
+    }
+    #[derive(Deserialize, JsonSchema, Extract)]
+    struct D4 {
+        next: D5,
+    }
+    #[derive(Deserialize, JsonSchema, Extract)]
+    struct D5 {
+        next: D6,
+    }
+    #[derive(Deserialize, JsonSchema, Extract)]
+    struct D6 {
+        next: D7,
+    }
+    #[derive(Deserialize, JsonSchema, Extract)]
+    struct D7 {
+        next: D8,
+    }
+    #[derive(Deserialize, JsonSchema, Extract)]
+    struct D8 {
+        next: D9,
+    }
+    #[derive(Deserialize, JsonSchema, Extract)]
+    struct D9 {
+        next: D10,
+    }
+    #[derive(Deserialize, JsonSchema, Extract)]
+    struct D10 {
+        next: D11,
+    }
+    #[derive(Deserialize, JsonSchema, Extract)]
+    struct D11 {
+        leaf: String,
+    }
+}
+use nested::D0;
+
+/// A choice among 1,001 values, with a hand-written schema: OpenAI allows 1,000 enum values.
+#[derive(Debug, Deserialize, JsonSchema, Extract)]
+struct Pick {
+    #[schemars(with = "Choices")]
+    choice: String,
+}
+
+struct Choices;
+impl JsonSchema for Choices {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Choices".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let values: Vec<String> = (0..1_001).map(|i| format!("v{i}")).collect();
+        schemars::json_schema!({"type": "string", "enum": values})
+    }
+}
+// Only its schema matters: the field is a `String` to serde.
+impl extract::Enforceable for Choices {
+    type Partial = ();
+    fn feed(_: &mut Option<()>, _: &[extract::stream::Seg], _: &extract::stream::Event<'_>) {}
+}
+
+fn openai(server: &MockServer) -> Client {
+    build(
+        quick(Client::builder())
+            .base_url(format!("{}/v1", server.uri()))
+            .dialect(Dialect::OpenAi)
+            .api_key("sk-key")
+            .model("gpt-4o-mini"),
+    )
+}
+
+fn assert_over(result: Result<(), Error>, want: Limit, at: &str, name: &str) {
+    match result {
+        Err(Error::SchemaLimit {
+            schema,
+            target,
+            limit,
+            path,
+            message,
+        }) => {
+            assert_eq!(schema, name);
+            assert_eq!(target, Target::OpenAi);
+            assert_eq!(limit, want);
+            assert_eq!(path, at);
+            assert!(message.contains("strict mode allows"), "{message}");
+        }
+        other => panic!("expected SchemaLimit, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_schema_over_openais_limits_fails_before_any_request() {
+    let server = serve("/v1/chat/completions", vec![ok(completion(EVENT))]).await;
+    let client = openai(&server);
+    let deep = "/properties/next".repeat(11);
+    for _ in 0..2 {
+        assert_over(
+            client.extract::<D0>(TEXT).await.map(|_| ()),
+            Limit::Depth,
+            &deep,
+            "D0",
+        );
+        assert_over(
+            client.extract::<Pick>(TEXT).await.map(|_| ()),
+            Limit::EnumValues,
+            "/properties/choice",
+            "Pick",
+        );
+    }
+    // In the tools mode too (a strict tool), and from a stream.
+    assert_over(
+        client
+            .extract::<Pick>(TEXT)
+            .mode(extract::Mode::Tools)
+            .await
+            .map(|_| ()),
+        Limit::EnumValues,
+        "/properties/choice",
+        "Pick",
+    );
+    let mut stream = client.extract::<D0>(TEXT).stream();
+    let first = stream.next().await.map(|r| r.map(|_| ()));
+    assert_over(first.unwrap_or(Ok(())), Limit::Depth, &deep, "D0");
+    // The error names the limit and the place.
+    let text = client
+        .extract::<Pick>(TEXT)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        text.contains("1,000 enum values in all") && text.contains("/properties/choice"),
+        "{text}"
+    );
+    assert!(text.contains("nothing was sent"), "{text}");
+    assert_eq!(requests(&server).await.len(), 0, "nothing was sent");
+}
+
+#[tokio::test]
+async fn the_limits_are_the_dialects_and_the_modes() {
+    let pick = r#"{"choice":"v1000"}"#;
+    let server = serve("/v1/chat/completions", vec![ok(completion(pick))]).await;
+    // OpenAI's prompt mode sends no schema to enforce: nothing to reject.
+    let prompt = openai(&server)
+        .extract::<Pick>(TEXT)
+        .mode(extract::Mode::Prompt)
+        .await;
+    assert_eq!(
+        prompt.map(|e| e.value.choice).ok().as_deref(),
+        Some("v1000")
+    );
+    // A compatible server has no such documented limits: the schema is sent.
+    let compatible = build(
+        quick(Client::builder())
+            .base_url(format!("{}/v1", server.uri()))
+            .model("local"),
+    );
+    let sent = compatible.extract::<Pick>(TEXT).await;
+    assert_eq!(sent.map(|e| e.value.choice).ok().as_deref(), Some("v1000"));
+    assert_eq!(requests(&server).await.len(), 2);
+    // And the schema problems say the same.
+    assert!(extract::schema::problems::<Pick>(Target::OpenAi)
+        .iter()
+        .any(|p| p.path == "/properties/choice" && p.message.contains("1001 enum values")));
 }

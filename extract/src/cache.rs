@@ -899,7 +899,10 @@ mod tests {
         assert!(cache.get(&key(&alice)).is_some());
         // The order headers were set in does not matter.
         assert!(cache
-            .get(&key(&[("x-tenant", "1"), ("authorization", "Bearer alice")]))
+            .get(&key(&[
+                ("x-tenant", "1"),
+                ("authorization", "Bearer alice")
+            ]))
             .is_some());
         for other in [
             &[("authorization", "Bearer bob"), ("x-tenant", "1")][..],
@@ -940,7 +943,8 @@ mod tests {
         let options = Options::default();
         let body = Bytes::from_static(b"{\"model\":\"m\"}");
         let none = HeaderMap::new();
-        let Lookup::Miss(miss) = lookup(Some(&cache), &options, "http://a", "openai", &none, &body) else {
+        let Lookup::Miss(miss) = lookup(Some(&cache), &options, "http://a", "openai", &none, &body)
+        else {
             panic!("an empty cache cannot hit");
         };
         miss.stage(&options, &reply("A"));

@@ -280,6 +280,12 @@ impl Client {
             return Err(refused.into());
         }
         let dialect = self.inner.dialect.imp();
+        // A schema the provider would reject for its size is refused before the first request.
+        if let Some((mode, schema)) = request.schema_mode() {
+            if let Some(target) = dialect.schema_limits(mode) {
+                schema.check_limits(target)?;
+            }
+        }
         let body = dialect
             .chat_body(request)
             .to_bytes()

@@ -36,6 +36,7 @@ use super::{
 use crate::error::Error;
 use crate::models::ModelQuery;
 use crate::request::Mode;
+use crate::schema::Target;
 
 /// The gateway in front of one provider protocol.
 pub(crate) struct Gateway {
@@ -119,6 +120,10 @@ impl DialectImpl for Gateway {
             headers.insert(HeaderName::from_static("cf-aig-cache-key"), value);
         }
         Ok(())
+    }
+
+    fn schema_limits(&self, mode: Mode) -> Option<Target> {
+        self.provider.schema_limits(mode)
     }
 
     fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a> {

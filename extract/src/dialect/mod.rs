@@ -18,7 +18,7 @@ pub(crate) use body::{Body, Part};
 use crate::error::Error;
 use crate::models::{ModelInfo, ModelQuery};
 use crate::request::{Mode, Options};
-use crate::schema::Prepared;
+use crate::schema::{Prepared, Target};
 use crate::usage::Usage;
 
 /// The wire protocol spoken to a provider.
@@ -281,6 +281,11 @@ pub(crate) trait DialectImpl: Send + Sync {
         _headers: &mut HeaderMap,
     ) -> Result<(), Error> {
         Ok(())
+    }
+    /// Whose size limits a schema sent in `mode` is held to, where the provider documents some and
+    /// rejects a schema over them (OpenAI's strict mode); `None` where nothing is known to reject.
+    fn schema_limits(&self, _mode: Mode) -> Option<Target> {
+        None
     }
     /// The request body; it borrows the schema's serialization rather than copying it.
     fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a>;
