@@ -301,7 +301,8 @@ async fn workers_ai_native_judges_a_response_already_parsed_into_an_object() {
 }
 
 #[tokio::test]
-async fn workers_ai_native_json_object_and_tools_modes_carry_the_schema_in_the_instructions() {
+async fn workers_ai_native_json_object_and_tools_modes_carry_the_schema_in_the_instructions_and_tools_send_the_tool(
+) {
     let server = serve(
         RUN_PATH,
         vec![ok(cf_success(json!(EVENT), Some(cf_usage())))],
@@ -335,8 +336,17 @@ async fn workers_ai_native_json_object_and_tools_modes_carry_the_schema_in_the_i
         bodies[0],
         json!({"messages": expected_messages, "response_format": {"type": "json_object"}})
     );
-    // No native tool calls: nothing but the messages.
-    assert_eq!(bodies[1], json!({"messages": expected_messages}));
+    // The run API's function calling: one tool whose parameters are the schema; with no way to
+    // force the call, the instructions keep the schema too.
+    let tool = json!({
+        "name": "CalendarEvent",
+        "description": "A calendar event mentioned in the text.",
+        "parameters": event_schema()
+    });
+    assert_eq!(
+        bodies[1],
+        json!({"messages": expected_messages, "tools": [tool]})
+    );
 }
 
 #[tokio::test]

@@ -21,12 +21,18 @@
 //!
 //! What is cached, and when:
 //!
-//! - The key is the request URL, the dialect and the request body, byte for byte: the model, the
-//!   messages (instructions, input, a reask's quoted reply and errors), the schema, the mode,
-//!   `temperature`, `max_tokens`. Any difference is a different entry. Headers are not in the key, so
-//!   clients with different API keys that share a cache share its replies; give each tenant its own
-//!   cache if that matters. The key is hashed for the lookup and kept whole, so two requests whose
-//!   hashes collide never get each other's reply.
+//! - The key is the request URL (the base URL, so the account and gateway in it, and the model where
+//!   the path carries it), the dialect, the request's headers and the request body, byte for byte:
+//!   the model, the messages (instructions, input, a reask's quoted reply and errors), the schema,
+//!   the mode, `temperature`, `max_tokens`. Any difference is a different entry. The headers count
+//!   whole — the API key (`Authorization`), a gateway token, every header set with
+//!   [`ClientBuilder::header`](crate::ClientBuilder::header) — so two clients with different keys
+//!   or headers that share a cache never share a reply: a revoked key is never served what another
+//!   key was answered. Only AI Gateway's own cache directives (`cf-aig-cache-ttl`,
+//!   `cf-aig-skip-cache`, `cf-aig-cache-key`) are left out, since they steer the gateway's cache,
+//!   not the answer. The headers are kept as a 128-bit keyed hash (SipHash, keyed per cache), never
+//!   as text: the cache holds no key. The rest of the key is hashed for the lookup and kept whole,
+//!   so two requests whose hashes collide never get each other's reply.
 //! - Only the replies of an extraction that **succeeded** are stored, once it has succeeded: all of
 //!   them, the invalid replies that were reasked included. An identical extraction then replays the
 //!   same conversation from memory (the reask bodies are identical too) and ends with the same value,
@@ -50,6 +56,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use reqwest::header::HeaderMap;
 
 use crate::client::ClientBuilder;
 use crate::dialect::Reply;
@@ -59,6 +66,11 @@ use crate::Extract;
 /// What [`Extraction::cache_status`](crate::Extraction::cache_status) says of a reply served from a
 /// [`ResponseCache`].
 pub const LOCAL_HIT: &str = "HIT (local)";
+
+/// Headers that steer AI Gateway's own cache rather than the answer: left out of the key, so an
+/// extraction whose reasks skip the gateway's cache (and so differ in these) is still replayed whole.
+const GATEWAY_CACHE_DIRECTIVES: [&str; 3] =
+    ["cf-aig-cache-ttl", "cf-aig-skip-cache", "cf-aig-cache-key"];
 
 /// The bytes an entry is counted for beyond its texts: the maps' nodes, the `Arc`s, the reply's
 /// other fields. An estimate; what matters is that many tiny entries are not free.
@@ -117,23 +129,26 @@ pub struct CacheStats {
     pub expirations: u64,
 }
 
-/// Everything that decides a reply. Hashed once; compared whole.
+/// Everything that decides a reply. Hashed once; compared whole, but for the headers, which are
+/// compared by a keyed 128-bit hash so the cache never holds a credential.
 pub(crate) struct Key {
     hash: u64,
     url: String,
     dialect: &'static str,
+    headers: [u64; 2],
     body: Bytes,
 }
 
 impl Key {
     fn bytes(&self) -> usize {
-        self.url.len() + self.dialect.len() + self.body.len()
+        self.url.len() + self.dialect.len() + 16 + self.body.len()
     }
 }
 
 impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
         self.hash == other.hash
+            && self.headers == other.headers
             && self.dialect == other.dialect
             && self.url == other.url
             && self.body == other.body
@@ -232,13 +247,31 @@ impl ResponseCache {
         self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn key(&self, url: &str, dialect: &'static str, body: &Bytes) -> Key {
+    fn key(&self, url: &str, dialect: &'static str, headers: &HeaderMap, body: &Bytes) -> Key {
+        let headers = self.fingerprint(headers);
         Key {
-            hash: self.shared.hasher.hash_one((url, dialect, &body[..])),
+            hash: self
+                .shared
+                .hasher
+                .hash_one((url, dialect, headers, &body[..])),
             url: url.to_owned(),
             dialect,
+            headers,
             body: body.clone(),
         }
+    }
+
+    /// The request's headers as two keyed hashes (128 bits, so two tenants' keys never meet by
+    /// chance): every header but the gateway's cache directives, sorted, so the order they were set
+    /// in does not matter. Credentials go in hashed and are never kept.
+    fn fingerprint(&self, headers: &HeaderMap) -> [u64; 2] {
+        let mut pairs: Vec<(&str, &[u8])> = headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes()))
+            .filter(|(name, _)| !GATEWAY_CACHE_DIRECTIVES.contains(name))
+            .collect();
+        pairs.sort_unstable();
+        [0u8, 1].map(|seed| self.shared.hasher.hash_one((seed, &pairs)))
     }
 
     fn get(&self, key: &Key) -> Option<Reply> {
@@ -418,12 +451,13 @@ pub(crate) fn lookup(
     options: &Options,
     url: &str,
     dialect: &'static str,
+    headers: &HeaderMap,
     body: &Bytes,
 ) -> Lookup {
     let Some(cache) = cache else {
         return Lookup::Miss(Miss(None));
     };
-    let key = cache.key(url, dialect, body);
+    let key = cache.key(url, dialect, headers, body);
     if !options.cache.skip {
         if let Some(mut reply) = cache.get(&key) {
             tracing::debug!(local_cache = "hit", "answered from the response cache");
@@ -735,6 +769,7 @@ mod tests {
         let key = cache.key(
             "http://x/v1/chat/completions",
             "openai",
+            &HeaderMap::new(),
             &Bytes::from(body.to_owned()),
         );
         cache.insert(Arc::new(key), reply(text));
@@ -744,6 +779,7 @@ mod tests {
         let key = cache.key(
             "http://x/v1/chat/completions",
             "openai",
+            &HeaderMap::new(),
             &Bytes::from(body.to_owned()),
         );
         cache.get(&key).and_then(|r| r.content)
@@ -771,7 +807,8 @@ mod tests {
 
     #[test]
     fn bytes_are_bounded_and_accounted() {
-        let one = "http://x/v1/chat/completions".len() + "openai".len() + 100 + 1 + ENTRY_OVERHEAD;
+        let one =
+            "http://x/v1/chat/completions".len() + "openai".len() + 16 + 100 + 1 + ENTRY_OVERHEAD;
         let cache = ResponseCache::new().max_bytes(2 * one);
         put(&cache, &"a".repeat(100), "A");
         put(&cache, &"b".repeat(100), "B");
@@ -819,6 +856,7 @@ mod tests {
             hash: 42,
             url: "u".into(),
             dialect: "openai",
+            headers: [0, 0],
             body: Bytes::from(body.to_owned()),
         };
         cache.insert(Arc::new(forged("one")), reply("1"));
@@ -833,12 +871,62 @@ mod tests {
     fn url_and_dialect_are_part_of_the_key() {
         let cache = ResponseCache::new();
         let body = Bytes::from_static(b"{}");
-        cache.insert(Arc::new(cache.key("http://a", "openai", &body)), reply("A"));
-        assert!(cache.get(&cache.key("http://b", "openai", &body)).is_none());
+        let none = HeaderMap::new();
+        let key = |url, dialect| cache.key(url, dialect, &none, &body);
+        cache.insert(Arc::new(key("http://a", "openai")), reply("A"));
+        assert!(cache.get(&key("http://b", "openai")).is_none());
+        assert!(cache.get(&key("http://a", "openai-compatible")).is_none());
+        assert!(cache.get(&key("http://a", "openai")).is_some());
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, reqwest::header::HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn every_header_but_the_gateway_cache_directives_is_part_of_the_key() {
+        let cache = ResponseCache::new();
+        let body = Bytes::from_static(b"{}");
+        let key = |pairs: &[(&'static str, &'static str)]| {
+            cache.key("http://a", "openai", &headers(pairs), &body)
+        };
+        let alice = [("authorization", "Bearer alice"), ("x-tenant", "1")];
+        cache.insert(Arc::new(key(&alice)), reply("A"));
+        assert!(cache.get(&key(&alice)).is_some());
+        // The order headers were set in does not matter.
         assert!(cache
-            .get(&cache.key("http://a", "openai-compatible", &body))
-            .is_none());
-        assert!(cache.get(&cache.key("http://a", "openai", &body)).is_some());
+            .get(&key(&[
+                ("x-tenant", "1"),
+                ("authorization", "Bearer alice")
+            ]))
+            .is_some());
+        for other in [
+            &[("authorization", "Bearer bob"), ("x-tenant", "1")][..],
+            &[("authorization", "Bearer alice"), ("x-tenant", "2")],
+            &[("authorization", "Bearer alice")],
+            &[
+                ("authorization", "Bearer alice"),
+                ("x-tenant", "1"),
+                ("cf-aig-authorization", "Bearer gw"),
+            ],
+        ] {
+            assert!(cache.get(&key(other)).is_none(), "{other:?}");
+        }
+        // The gateway's cache directives steer its cache, not the answer.
+        let directed = [
+            ("authorization", "Bearer alice"),
+            ("x-tenant", "1"),
+            ("cf-aig-skip-cache", "true"),
+            ("cf-aig-cache-key", "k"),
+            ("cf-aig-cache-ttl", "60"),
+        ];
+        assert!(cache.get(&key(&directed)).is_some());
+        // The cache keeps no header text, only its hash.
+        assert!(!format!("{cache:?}").contains("alice"));
     }
 
     #[test]
@@ -854,7 +942,9 @@ mod tests {
         let cache = ResponseCache::new();
         let options = Options::default();
         let body = Bytes::from_static(b"{\"model\":\"m\"}");
-        let Lookup::Miss(miss) = lookup(Some(&cache), &options, "http://a", "openai", &body) else {
+        let none = HeaderMap::new();
+        let Lookup::Miss(miss) = lookup(Some(&cache), &options, "http://a", "openai", &none, &body)
+        else {
             panic!("an empty cache cannot hit");
         };
         miss.stage(&options, &reply("A"));
@@ -864,7 +954,7 @@ mod tests {
         assert!(cache.is_empty());
         options.cache.commit();
         assert_eq!(cache.len(), 1);
-        match lookup(Some(&cache), &options, "http://a", "openai", &body) {
+        match lookup(Some(&cache), &options, "http://a", "openai", &none, &body) {
             Lookup::Hit(hit) => {
                 assert_eq!(hit.content.as_deref(), Some("A"));
                 assert_eq!(hit.cache_status.as_deref(), Some(LOCAL_HIT));
@@ -874,7 +964,7 @@ mod tests {
         let mut skipping = Options::default();
         skipping.cache.skip = true;
         assert!(matches!(
-            lookup(Some(&cache), &skipping, "http://a", "openai", &body),
+            lookup(Some(&cache), &skipping, "http://a", "openai", &none, &body),
             Lookup::Miss(Miss(Some(_)))
         ));
     }

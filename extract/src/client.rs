@@ -219,6 +219,7 @@ impl Client {
             options,
             url.as_str(),
             dialect.name(),
+            &headers,
             &body,
         ) {
             crate::cache::Lookup::Hit(reply) => return Ok(reply),
@@ -288,12 +289,20 @@ impl Client {
             return Err(refused.into());
         }
         let dialect = self.inner.dialect.imp();
+        // A schema the provider would reject for its size is refused before the first request.
+        if let Some((mode, schema)) = request.schema_mode() {
+            if let Some(target) = dialect.schema_limits(mode) {
+                schema.check_limits(target)?;
+            }
+        }
         let body = dialect
             .chat_body(request)
             .to_bytes()
             .map(bytes::Bytes::from)
             .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
         let url = self.chat_url(request.model)?;
+        // Counted before the headers: a gateway lets only an extraction's first request use its cache.
+        request.options.gateway_cache.built.count();
         // The client's headers as they are, unless the dialect adds some for this request.
         let mut added = HeaderMap::new();
         dialect.request_headers(request, &mut added)?;

@@ -133,6 +133,25 @@ pub enum Error {
         location: Option<String>,
     },
 
+    /// The type's schema is over a size limit of the provider's for the schemas it enforces
+    /// (OpenAI's strict mode: 5,000 properties, 10 levels of nesting, 1,000 enum values, ...), which
+    /// would reject the request. Found before the first request, once per type and provider;
+    /// nothing was sent. [`schema::problems`](crate::schema::problems) lists every problem.
+    #[error("the schema of `{schema}` is over {target}'s limit of {limit}, at {}: {message}; nothing was sent", if path.is_empty() { "(root)" } else { path })]
+    SchemaLimit {
+        /// The type's name (`Extract::NAME`).
+        schema: &'static str,
+        /// Whose rules the schema was checked against.
+        target: crate::schema::Target,
+        /// The limit it is over.
+        limit: crate::schema::Limit,
+        /// JSON Pointer into the schema sent (`/properties/tags`); empty for the whole schema, for
+        /// the limits on totals.
+        path: String,
+        /// What is over, by how much, and what to do instead.
+        message: String,
+    },
+
     /// The input is over the token limit set with `max_input_tokens`, and the policy is to reject
     /// it (or truncating it would leave nothing to send). Nothing was sent.
     #[error("the input has {tokens} tokens (as counted before sending), over the limit of {limit}; nothing was sent")]

@@ -199,6 +199,30 @@ pub(crate) struct GatewayCache {
     pub(crate) ttl: Option<std::time::Duration>,
     pub(crate) skip: bool,
     pub(crate) key: Option<String>,
+    /// Requests built from these options so far: only the first may use the gateway's cache.
+    pub(crate) built: RequestsBuilt,
+}
+
+/// How many requests one extraction has built (counted by `Client::build`, which every attempt,
+/// plain or streamed, goes through once). A copy of the options starts again at zero.
+#[derive(Debug, Default)]
+pub(crate) struct RequestsBuilt(std::sync::atomic::AtomicU32);
+
+impl RequestsBuilt {
+    /// Counts one more request; called once per request, before its headers are made.
+    pub(crate) fn count(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    /// Whether the request being built follows another (a reask, or a start over in a simpler mode).
+    pub(crate) fn is_later(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed) > 1
+    }
+}
+
+impl Clone for RequestsBuilt {
+    fn clone(&self) -> Self {
+        RequestsBuilt::default()
+    }
 }
 
 impl<'c, T: Extract> ExtractRequest<'c, T> {
@@ -254,7 +278,10 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
         self
     }
 
-    /// AI Gateway: cache this reply for `ttl` (`cf-aig-cache-ttl`).
+    /// AI Gateway: cache this reply for `ttl` (`cf-aig-cache-ttl`). Like every gateway caching
+    /// option, it is sent with the extraction's first request only: a reask skips the gateway's
+    /// cache (`cf-aig-skip-cache: true`). The gateway stores a first reply before it is judged, so
+    /// an invalid one stays cached for the TTL (see `Dialect::AiGateway`).
     pub fn gateway_cache_ttl(mut self, ttl: std::time::Duration) -> Self {
         self.options.gateway_cache.ttl = Some(ttl);
         self
@@ -264,7 +291,11 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
         self.options.gateway_cache.skip = true;
         self
     }
-    /// AI Gateway: the cache key for this request (`cf-aig-cache-key`).
+    /// AI Gateway: the cache key for this request (`cf-aig-cache-key`), sent with the first request
+    /// only; a reask goes without it and skips the cache, since the gateway would answer it with the
+    /// reply stored under the key, the one just rejected. An invalid first reply stays under the key
+    /// for its TTL (the gateway cannot store on a condition nor delete one entry); a key naming a
+    /// version moves past it.
     pub fn gateway_cache_key(mut self, key: impl Into<String>) -> Self {
         self.options.gateway_cache.key = Some(key.into());
         self

@@ -5,6 +5,22 @@
 //! (`cf-aig-cache-ttl`, `cf-aig-skip-cache`, `cf-aig-cache-key`), its verdict `cf-aig-cache-status`
 //! on the reply, and its error envelope (`{"success": false, "error": [{"code": 2009, ...}]}`).
 //!
+//! Only the first request of an extraction uses the gateway's cache. Every later one (a reask, or
+//! a start over in a simpler mode) sends `cf-aig-skip-cache: true` and neither the caller's
+//! `cf-aig-cache-key` nor `cf-aig-cache-ttl`: under a custom key the gateway answers whatever it
+//! holds for the key, whatever the body, so a reask sent with the key would get back the very reply
+//! the judge just rejected, and a reask through a cache with a TTL would be stored for everyone.
+//!
+//! What the gateway does not allow: it stores a reply when it forwards the request (a `MISS`), before
+//! anyone can judge it, and it has no request header to store a reply only on a condition, to delete
+//! one entry, or to cache for less than 60 s. So an invalid *first* reply sent with a cache key or a
+//! TTL stays cached under that key (or that body) for the TTL; an extraction that meets it again
+//! gets it back (`HIT`), rejects it, and reasks past the cache, paying one extra round trip but no
+//! wrong value. The one way to avoid that entry would be never to send the key, which would make
+//! `gateway_cache_key` do nothing; the key is sent on the first request, and a key that names a
+//! version (`invoice-v2:{id}`) moves past an entry that went bad. Streams follow the same rule: each
+//! streamed attempt is one request, and the first alone carries the caching headers.
+//!
 //! An authenticated gateway takes `cf-aig-authorization: Bearer <token>` beside the provider's own
 //! `Authorization`; it is a client-wide header, set with `ClientBuilder::gateway_token`.
 
@@ -20,6 +36,7 @@ use super::{
 use crate::error::Error;
 use crate::models::ModelQuery;
 use crate::request::Mode;
+use crate::schema::Target;
 
 /// The gateway in front of one provider protocol.
 pub(crate) struct Gateway {
@@ -73,6 +90,15 @@ impl DialectImpl for Gateway {
     ) -> Result<(), Error> {
         self.provider.request_headers(request, headers)?;
         let cache = &request.options.gateway_cache;
+        if cache.built.is_later() {
+            // A reask: the gateway would answer it from its cache — under a custom key, with the
+            // very reply just rejected. Nothing of the caller's caching is sent.
+            headers.insert(
+                HeaderName::from_static("cf-aig-skip-cache"),
+                HeaderValue::from_static("true"),
+            );
+            return Ok(());
+        }
         if let Some(ttl) = cache.ttl {
             headers.insert(
                 HeaderName::from_static("cf-aig-cache-ttl"),
@@ -94,6 +120,10 @@ impl DialectImpl for Gateway {
             headers.insert(HeaderName::from_static("cf-aig-cache-key"), value);
         }
         Ok(())
+    }
+
+    fn schema_limits(&self, mode: Mode) -> Option<Target> {
+        self.provider.schema_limits(mode)
     }
 
     fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a> {

@@ -18,7 +18,7 @@ pub(crate) use body::{Body, Part};
 use crate::error::Error;
 use crate::models::{ModelInfo, ModelQuery};
 use crate::request::{Mode, Options};
-use crate::schema::Prepared;
+use crate::schema::{Prepared, Target};
 use crate::usage::Usage;
 
 /// The wire protocol spoken to a provider.
@@ -40,7 +40,11 @@ pub enum Dialect {
     /// in `response_format`, the reply in the Cloudflare envelope (`result.response`).
     WorkersAiNative,
     /// Cloudflare AI Gateway (`https://gateway.ai.cloudflare.com/v1/{account}/{gateway}/{provider}`):
-    /// the provider's own protocol, plus the `cf-aig-*` caching headers.
+    /// the provider's own protocol, plus the `cf-aig-*` caching headers. Only an extraction's first
+    /// request uses the gateway's cache; reasks send `cf-aig-skip-cache: true` and no cache key or
+    /// TTL. The gateway stores a reply before it is judged and cannot delete one entry, so an invalid
+    /// first reply stays cached under its key for the TTL; meeting it again costs a reask, not a
+    /// wrong value.
     AiGateway(GatewayProvider),
     /// Ollama's native `/api/chat`: the schema in `format`, with every definition inlined.
     OllamaNative,
@@ -277,6 +281,11 @@ pub(crate) trait DialectImpl: Send + Sync {
         _headers: &mut HeaderMap,
     ) -> Result<(), Error> {
         Ok(())
+    }
+    /// Whose size limits a schema sent in `mode` is held to, where the provider documents some and
+    /// rejects a schema over them (OpenAI's strict mode); `None` where nothing is known to reject.
+    fn schema_limits(&self, _mode: Mode) -> Option<Target> {
+        None
     }
     /// The request body; it borrows the schema's serialization rather than copying it.
     fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a>;

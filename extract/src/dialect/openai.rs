@@ -12,7 +12,7 @@ use super::{
 use crate::error::Error;
 use crate::models::ModelInfo;
 use crate::request::Mode;
-use crate::schema::Prepared;
+use crate::schema::{Prepared, Target};
 use crate::usage::Usage;
 
 pub(crate) struct OpenAi {
@@ -22,23 +22,29 @@ pub(crate) struct OpenAi {
     /// grammar-constrained decoders behind most compatible servers (llama.cpp, Ollama, vLLM) enforce
     /// them, and the others ignore keywords they do not know.
     string_lengths: bool,
+    /// Whose size limits the strict schema is held to: OpenAI's own, and nobody's for the
+    /// compatible servers, whose limits are their own and undocumented.
+    limits: Option<Target>,
 }
 
 pub(crate) static OPENAI: OpenAi = OpenAi {
     name: "openai",
     max_tokens_field: "max_completion_tokens",
     string_lengths: false,
+    limits: Some(Target::OpenAi),
 };
 pub(crate) static COMPATIBLE: OpenAi = OpenAi {
     name: "openai-compatible",
     max_tokens_field: "max_tokens",
     string_lengths: true,
+    limits: None,
 };
 /// What AI Gateway's unified endpoint speaks: compatible, but it may forward to OpenAI itself.
 pub(crate) static GATEWAY_COMPAT: OpenAi = OpenAi {
     name: "openai-compatible",
     max_tokens_field: "max_tokens",
     string_lengths: false,
+    limits: None,
 };
 
 impl DialectImpl for OpenAi {
@@ -57,6 +63,12 @@ impl DialectImpl for OpenAi {
     fn auth_headers(&self, key: &str, headers: &mut HeaderMap) -> Result<(), Error> {
         headers.insert(AUTHORIZATION, bearer(key)?);
         Ok(())
+    }
+
+    /// The strict schema travels in `json_schema` and in the tool's `parameters` alike.
+    fn schema_limits(&self, mode: Mode) -> Option<Target> {
+        self.limits
+            .filter(|_| matches!(mode, Mode::JsonSchema | Mode::Tools))
     }
 
     fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a> {

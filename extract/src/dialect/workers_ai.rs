@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use super::openai::{self, bearer, not_json, parse_usage};
 use super::{
     bad_delta, bad_shape, classify_status, excerpt, without_tools, Body, ChatRequest, Delta,
-    DialectImpl, EmbeddingBatch, FinishReason, ModelPage, ProviderError, Reply,
+    DialectImpl, EmbeddingBatch, FinishReason, ModelPage, Part, ProviderError, Reply,
 };
 use crate::error::Error;
 use crate::models::{ModelInfo, ModelQuery};
@@ -168,8 +168,10 @@ impl DialectImpl for Native {
         classify(status, retry_after, parsed)
     }
 
+    /// As the OpenAI-compatible endpoint, and not in the `Tools` mode either: the native stream's
+    /// events carry text (`response`) only, so a tool call is asked for in one plain request.
     fn can_stream(&self, mode: Mode, schema: bool) -> bool {
-        can_stream(mode, schema)
+        can_stream(mode, schema) && !(schema && mode == Mode::Tools)
     }
 
     fn parse_delta(&self, data: &str) -> Result<Delta, Error> {
@@ -251,8 +253,13 @@ pub(crate) fn parse_native_delta(data: &str) -> Result<Delta, Error> {
 }
 
 /// The native body: `messages`, the bare schema in `response_format.json_schema` (no name or
-/// `strict` envelope), `max_tokens`, `temperature`. There are no forced tool calls here, so the
-/// `Tools` mode travels like the `Prompt` mode, the schema in the instructions.
+/// `strict` envelope), `max_tokens`, `temperature`.
+///
+/// The `Tools` mode sends the run API's function calling, one tool `{name, description,
+/// parameters}` whose parameters are the schema, and the value is read from the reply's
+/// `tool_calls[0].arguments`. The run API has no `tool_choice` to force the call, so the schema
+/// also goes in the instructions, as in the `Prompt` mode: a model that answers in text instead is
+/// still judged on that text. A reask replays the call and its rejection as plain turns.
 pub(crate) fn native_body<'a>(request: &ChatRequest<'a>) -> Body<'a> {
     let turns = without_tools(request.turns, request.mode, request.schema);
     let mut body = Body::new().with("messages", turns);
@@ -269,7 +276,17 @@ pub(crate) fn native_body<'a>(request: &ChatRequest<'a>) -> Body<'a> {
         Some((Mode::JsonObject, _)) => {
             body.push("response_format", Body::new().with("type", "json_object"));
         }
-        Some((Mode::Tools | Mode::Prompt, _)) | None => {}
+        Some((Mode::Tools, schema)) => {
+            let mut tool = Body::new().with("name", schema.name);
+            // The type's own description, or its doc comment as the schema carries it.
+            let described = schema.strict.get("description").and_then(Value::as_str);
+            if let Some(description) = schema.description.or(described) {
+                tool.push("description", description);
+            }
+            let tool = tool.with("parameters", &*schema.inlined_json);
+            body.push("tools", Part::Array(vec![tool.into()]));
+        }
+        Some((Mode::Prompt, _)) | None => {}
     }
     if request.stream {
         body.push("stream", true);

@@ -11,11 +11,13 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};
 
+use crate::error::Error;
+
 use serde_json::value::RawValue;
 use serde_json::Value;
 
 pub(crate) use lower::{allows_null, lower, Refs};
-pub use problems::{problems, Problem, Target};
+pub use problems::{problems, Limit, Problem, Target};
 
 use crate::Extract;
 
@@ -46,6 +48,34 @@ pub(crate) struct Prepared {
     /// Whether replies may hold a `null` the judge must remove (an optional property that does not
     /// accept `null`, which lowering made nullable); when not, replies are not walked for it.
     pub(crate) strips_nulls: bool,
+    /// The first of OpenAI's strict-mode size limits `strict` is over, judged on first use: once
+    /// per type and target for the life of the process (the only target with size limits).
+    openai_limit: OnceLock<Option<(Limit, Problem)>>,
+}
+
+impl Prepared {
+    /// Refuses a schema over a size limit of `target` before anything is sent: the provider would
+    /// reject the request, and every reask with it. Judged once per type and target.
+    pub(crate) fn check_limits(&self, target: Target) -> Result<(), Error> {
+        let over = match target {
+            Target::OpenAi => self
+                .openai_limit
+                .get_or_init(|| problems::first_limit(&self.strict, target))
+                .as_ref(),
+            // No size limits are documented for it.
+            Target::NoRefs => None,
+        };
+        match over {
+            None => Ok(()),
+            Some((limit, problem)) => Err(Error::SchemaLimit {
+                schema: self.name,
+                target,
+                limit: *limit,
+                path: problem.path.clone(),
+                message: problem.message.clone(),
+            }),
+        }
+    }
 }
 
 type Cache = RwLock<HashMap<TypeId, &'static Prepared>>;
@@ -126,6 +156,7 @@ pub(crate) fn build<T: Extract>() -> Prepared {
         wrap_key: wrapped.then_some(T::WRAP_KEY),
         validator,
         strips_nulls,
+        openai_limit: OnceLock::new(),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Every reason a lowered schema would be rejected, or silently not enforced, by a target. The derive
 //! catches the common ones at compile time; this catches the rest (hand-written `JsonSchema` impls,
-//! `schema_with`, limits that depend on sizes) for users to assert in their own tests.
+//! `schema_with`, limits that depend on sizes) for users to assert in their own tests. The size
+//! limits ([`Limit`]) are also checked by the client itself, once per type and target, before the
+//! first request to a provider that enforces them ([`Error::SchemaLimit`](crate::Error::SchemaLimit)).
 
 use std::fmt;
 
@@ -22,6 +24,45 @@ pub enum Target {
     OpenAi,
     /// A decoder that cannot follow `$ref` (Ollama's native API): recursion is not expressible.
     NoRefs,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Target::OpenAi => "OpenAI's strict mode",
+            Target::NoRefs => "a decoder without `$ref`",
+        })
+    }
+}
+
+/// A size limit a provider sets on the schemas it enforces (OpenAI's, for strict structured
+/// outputs). A schema over one is rejected by the provider, so `extract` refuses it before the
+/// first request with [`Error::SchemaLimit`](crate::Error::SchemaLimit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Limit {
+    /// At most 5,000 object properties in all.
+    Properties,
+    /// Objects nested at most 10 deep.
+    Depth,
+    /// At most 1,000 enum values in all.
+    EnumValues,
+    /// An enum of more than 250 values may have at most 15,000 characters of values.
+    EnumCharacters,
+    /// At most 120,000 characters of property names, definition names, enum and const values.
+    Characters,
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Limit::Properties => "5,000 properties in all",
+            Limit::Depth => "objects nested 10 deep",
+            Limit::EnumValues => "1,000 enum values in all",
+            Limit::EnumCharacters => "15,000 characters in an enum of over 250 values",
+            Limit::Characters => "120,000 characters of names and values",
+        })
+    }
 }
 
 /// One reason a schema would not be enforced as written.
@@ -70,65 +111,112 @@ pub fn problems<T: Extract>(target: Target) -> Vec<Problem> {
 }
 
 pub(crate) fn problems_of(schema: &Value, target: Target) -> Vec<Problem> {
+    walk(schema, target).into_iter().map(|(_, p)| p).collect()
+}
+
+/// The first size limit `schema` is over for `target`, with where and by how much; `None` when it
+/// is within every limit. Only OpenAI's strict mode has documented limits.
+pub(crate) fn first_limit(schema: &Value, target: Target) -> Option<(Limit, Problem)> {
+    if target != Target::OpenAi {
+        return None;
+    }
+    walk(schema, target)
+        .into_iter()
+        .find_map(|(limit, problem)| Some((limit?, problem)))
+}
+
+fn walk(schema: &Value, target: Target) -> Vec<(Option<Limit>, Problem)> {
     let defs = match schema.get("$defs") {
         Some(Value::Object(defs)) => defs.clone(),
         _ => Map::new(),
     };
     let mut walk = Walk {
         out: Vec::new(),
-        properties: 0,
-        enum_values: 0,
-        chars: 0,
+        properties: Tally::up_to(MAX_PROPERTIES),
+        enum_values: Tally::up_to(MAX_ENUM_VALUES),
+        chars: Tally::up_to(MAX_STRING_CHARS),
         defs,
         visited: BTreeSet::new(),
     };
     if !is_object_schema(schema) {
         walk.push("", "the root must be an object with fixed properties");
     }
-    walk.chars += walk
+    let def_names = walk
         .defs
         .keys()
         .map(|name| name.chars().count())
         .sum::<usize>();
+    walk.chars.add(def_names, "");
     walk.node(schema, String::new(), 0);
+    let properties_at = walk.properties.crossed.take();
+    let enum_values_at = walk.enum_values.crossed.take();
+    let chars_at = walk.chars.crossed.take();
     if target == Target::NoRefs && has_refs(schema) {
         walk.push("", "the type is recursive, and this target cannot follow `$ref`; bound the depth with distinct types");
     }
-    if walk.properties > MAX_PROPERTIES {
-        walk.push(
-            "",
+    if walk.properties.sum > MAX_PROPERTIES {
+        walk.push_limit(
+            Limit::Properties,
+            properties_at.unwrap_or_default(),
             format!(
-                "{} properties in all; strict mode allows {MAX_PROPERTIES}",
-                walk.properties
+                "{} properties in all, the limit passed here; strict mode allows {MAX_PROPERTIES}",
+                walk.properties.sum
             ),
         );
     }
-    if walk.enum_values > MAX_ENUM_VALUES {
-        walk.push(
-            "",
+    if walk.enum_values.sum > MAX_ENUM_VALUES {
+        walk.push_limit(
+            Limit::EnumValues,
+            enum_values_at.unwrap_or_default(),
             format!(
-                "{} enum values in all; strict mode allows {MAX_ENUM_VALUES}",
-                walk.enum_values
+                "{} enum values in all, the limit passed here; strict mode allows {MAX_ENUM_VALUES}",
+                walk.enum_values.sum
             ),
         );
     }
-    if walk.chars > MAX_STRING_CHARS {
-        walk.push(
-            "",
+    if walk.chars.sum > MAX_STRING_CHARS {
+        walk.push_limit(
+            Limit::Characters,
+            chars_at.unwrap_or_default(),
             format!(
-                "{} characters of property names, definition names, enum and const values; strict mode allows {MAX_STRING_CHARS}",
-                walk.chars
+                "{} characters of property names, definition names, enum and const values, the limit passed here; strict mode allows {MAX_STRING_CHARS}",
+                walk.chars.sum
             ),
         );
     }
     walk.out
 }
 
+/// A running total with a limit, and where it first went over: the path a limit on a total is
+/// reported at.
+struct Tally {
+    sum: usize,
+    max: usize,
+    crossed: Option<String>,
+}
+
+impl Tally {
+    fn up_to(max: usize) -> Tally {
+        Tally {
+            sum: 0,
+            max,
+            crossed: None,
+        }
+    }
+
+    fn add(&mut self, n: usize, path: &str) {
+        self.sum += n;
+        if self.sum > self.max && self.crossed.is_none() {
+            self.crossed = Some(path.to_owned());
+        }
+    }
+}
+
 struct Walk {
-    out: Vec<Problem>,
-    properties: usize,
-    enum_values: usize,
-    chars: usize,
+    out: Vec<(Option<Limit>, Problem)>,
+    properties: Tally,
+    enum_values: Tally,
+    chars: Tally,
     defs: Map<String, Value>,
     /// Definitions already walked: each is reported once, at the first place that uses it.
     visited: BTreeSet<String>,
@@ -136,10 +224,23 @@ struct Walk {
 
 impl Walk {
     fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.out.push(Problem {
-            path: path.into(),
-            message: message.into(),
-        });
+        self.out.push((
+            None,
+            Problem {
+                path: path.into(),
+                message: message.into(),
+            },
+        ));
+    }
+
+    fn push_limit(&mut self, limit: Limit, path: impl Into<String>, message: impl Into<String>) {
+        self.out.push((
+            Some(limit),
+            Problem {
+                path: path.into(),
+                message: message.into(),
+            },
+        ));
     }
 
     fn node(&mut self, schema: &Value, path: String, depth: usize) {
@@ -168,7 +269,8 @@ impl Walk {
         });
         if is_object || map.contains_key("properties") {
             if depth > MAX_DEPTH {
-                self.push(
+                self.push_limit(
+                    Limit::Depth,
                     path.clone(),
                     format!("objects nested {depth} deep; strict mode allows {MAX_DEPTH}"),
                 );
@@ -182,19 +284,19 @@ impl Walk {
             }
         }
         if let Some(Value::Array(values)) = map.get("enum") {
-            self.enum_values += values.len();
+            self.enum_values.add(values.len(), &path);
             let chars: usize = values
                 .iter()
                 .filter_map(Value::as_str)
                 .map(|s| s.chars().count())
                 .sum();
-            self.chars += chars;
+            self.chars.add(chars, &path);
             if values.len() > LARGE_ENUM && chars > MAX_LARGE_ENUM_CHARS {
-                self.push(path.clone(), format!("an enum of {} values with {chars} characters; strict mode allows {MAX_LARGE_ENUM_CHARS} characters above {LARGE_ENUM} values", values.len()));
+                self.push_limit(Limit::EnumCharacters, path.clone(), format!("an enum of {} values with {chars} characters; strict mode allows {MAX_LARGE_ENUM_CHARS} characters above {LARGE_ENUM} values", values.len()));
             }
         }
         if let Some(Value::String(s)) = map.get("const") {
-            self.chars += s.chars().count();
+            self.chars.add(s.chars().count(), &path);
         }
         if let Some(Value::Array(all_of)) = map.get("allOf") {
             if !all_of.is_empty() {
@@ -202,9 +304,9 @@ impl Walk {
             }
         }
         if let Some(Value::Object(props)) = map.get("properties") {
-            self.properties += props.len();
+            self.properties.add(props.len(), &path);
             for (name, prop) in props {
-                self.chars += name.chars().count();
+                self.chars.add(name.chars().count(), &path);
                 self.node(
                     prop,
                     format!("{path}/properties/{}", escape(name)),
@@ -238,5 +340,59 @@ fn has_refs(schema: &Value) -> bool {
         Value::Object(map) => map.contains_key("$ref") || map.values().any(has_refs),
         Value::Array(items) => items.iter().any(has_refs),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Map, Value};
+
+    use super::*;
+
+    /// An object of `n` string properties, closed as strict mode wants it.
+    fn object(n: usize) -> Value {
+        let properties: Map<String, Value> = (0..n)
+            .map(|i| (format!("p{i}"), json!({"type": "string"})))
+            .collect();
+        json!({"type": "object", "properties": properties, "additionalProperties": false})
+    }
+
+    #[test]
+    fn a_total_is_reported_where_it_passed_its_limit() {
+        // 3,000 properties in one object, then 2,001 in another: the second passes 5,000.
+        let schema = json!({
+            "type": "object",
+            "properties": {"a": object(2_999), "b": object(2_000)},
+            "additionalProperties": false
+        });
+        let (limit, problem) =
+            first_limit(&schema, Target::OpenAi).unwrap_or_else(|| panic!("over the limit"));
+        assert_eq!(limit, Limit::Properties);
+        assert_eq!(problem.path, "/properties/b");
+        assert!(problem.message.starts_with("5001 properties"), "{problem}");
+        // Exactly at the limit is within it.
+        let within = json!({
+            "type": "object",
+            "properties": {"a": object(2_999), "b": object(1_999)},
+            "additionalProperties": false
+        });
+        assert_eq!(first_limit(&within, Target::OpenAi), None);
+    }
+
+    #[test]
+    fn only_size_limits_count_and_only_for_openai() {
+        // An open map is a problem, but not a limit the provider rejects a request for.
+        let open = json!({"type": "object", "properties": {"m": {"type": "object"}}, "additionalProperties": false});
+        assert!(!problems_of(&open, Target::OpenAi).is_empty());
+        assert_eq!(first_limit(&open, Target::OpenAi), None);
+        let values: Vec<String> = (0..300).map(|i| format!("{i:0>60}")).collect();
+        let long = json!({
+            "type": "object",
+            "properties": {"e": {"type": "string", "enum": values}},
+            "additionalProperties": false
+        });
+        let found = first_limit(&long, Target::OpenAi).map(|(l, p)| (l, p.path));
+        assert_eq!(found, Some((Limit::EnumCharacters, "/properties/e".into())));
+        assert_eq!(first_limit(&long, Target::NoRefs), None);
     }
 }
