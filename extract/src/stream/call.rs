@@ -153,7 +153,8 @@ impl Call {
 
 /// Opens the next attempt of a typed stream: counts it, asks for a stream with the conversation so
 /// far, and falls back to a simpler mode where the server rejects an automatically chosen one (a new
-/// mode sends new instructions, so the conversation starts over), as a plain extraction does.
+/// mode sends new instructions, so the conversation starts over, keeping what was spent), as a
+/// plain extraction does; the budget and request limit are checked as a plain extraction checks them.
 pub(crate) async fn open_attempt(
     run: &mut Run<'_>,
     state: &mut Option<Attempts>,
@@ -161,6 +162,9 @@ pub(crate) async fn open_attempt(
 ) -> Result<Call, Error> {
     loop {
         let attempts = state.get_or_insert_with(|| run.begin(input));
+        if attempts.made == attempts.before {
+            run.check_budget(attempts)?;
+        }
         attempts.made += 1;
         let opened = run
             .client
@@ -174,10 +178,7 @@ pub(crate) async fn open_attempt(
             .await;
         match opened {
             Ok(deltas) => return Ok(Call::new(deltas, run.mode)),
-            Err(err) => {
-                run.fall_back(err)?;
-                *state = None;
-            }
+            Err(err) => run.fall_back(err, attempts, input)?,
         }
     }
 }
