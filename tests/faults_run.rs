@@ -10,6 +10,7 @@ use extract::{Client, ClientBuilder, Error, Extract, Mode, StopReason, DEFAULT_M
 use extract_workspace_tests::{
     bodies, completion, ok, ok_sse, server_with, sse, CalendarEvent, Captured, EVENT,
 };
+use futures_util::StreamExt;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -724,6 +725,56 @@ async fn a_stream_keeps_the_tokens_of_earlier_attempts_too() {
         other => panic!("{other:?}"),
     }
     assert_eq!(requests(&server).await, 2);
+}
+
+#[tokio::test]
+async fn an_error_event_mid_stream_after_an_invalid_attempt_keeps_its_tokens() {
+    let error_event = || {
+        let body = format!(
+            "{}data: {}\n\n",
+            extract_workspace_tests::chunk("{\"na"),
+            json!({"error": {"message": "The server had an error", "type": "server_error"}})
+        );
+        ok_sse(body)
+    };
+    let server = server_with(vec![ok_sse(sse("not json", 4, "stop")), error_event()]).await;
+    let client = client(&server);
+    let mut stream = client.extract::<CalendarEvent>("text").stream();
+    let mut failed = None;
+    while let Some(update) = stream.next().await {
+        if let Err(err) = update {
+            failed = Some(err);
+        }
+    }
+    match failed {
+        Some(Error::AfterAttempts {
+            error,
+            attempts: 2,
+            requests: 2,
+            usage,
+        }) => {
+            assert_eq!(usage.total_tokens, 15);
+            assert!(matches!(*error, Error::Api { .. }), "{error:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The element stream, the same way.
+    let server = server_with(vec![ok_sse(sse("not json", 4, "stop")), error_event()]).await;
+    let client = builder(&server).build().unwrap_or_else(|e| panic!("{e}"));
+    let mut elements = client.extract::<Vec<Note>>("text").elements();
+    let mut failed = None;
+    while let Some(element) = elements.next().await {
+        if let Err(err) = element {
+            failed = Some(err);
+        }
+    }
+    match failed {
+        Some(Error::AfterAttempts {
+            attempts: 2, usage, ..
+        }) => assert_eq!(usage.total_tokens, 15),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

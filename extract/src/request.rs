@@ -422,6 +422,8 @@ pub(crate) struct Attempts {
     pub(crate) made: u32,
     /// Model calls made before the current mode (after a fallback): reasks count from here.
     pub(crate) before: u32,
+    /// The HTTP requests the extraction sent (shared with its options).
+    pub(crate) requests: crate::transport::Requests,
     max_reasks: u32,
     budget: Option<u64>,
 }
@@ -586,7 +588,7 @@ impl Run<'_> {
                 Error::AfterAttempts {
                     error: Box::new(error),
                     attempts: state.made,
-                    requests: self.options.requests.sent(),
+                    requests: state.requests.sent(),
                     usage: state.usage,
                 }
             }
@@ -659,6 +661,7 @@ impl Run<'_> {
             previous: None,
             made: 0,
             before: 0,
+            requests: self.options.requests.clone(),
             max_reasks: self
                 .options
                 .max_retries

@@ -183,8 +183,9 @@ pub(crate) async fn open_attempt(
     }
 }
 
-/// A cut in this attempt, with the tokens of the earlier attempts added, so a `Truncated` from a
-/// stream reports what the whole extraction spent, as a plain extraction's does.
+/// An error in the middle of this attempt's stream, with what the earlier attempts spent, as a
+/// plain extraction reports it: a cut gets their tokens added; another error (a provider's error
+/// event, say) after earlier attempts is wrapped in [`Error::AfterAttempts`].
 pub(crate) fn with_earlier_usage(err: Error, state: Option<&Attempts>) -> Error {
     let earlier = state.map(|s| s.usage).unwrap_or_default();
     match err {
@@ -196,6 +197,19 @@ pub(crate) fn with_earlier_usage(err: Error, state: Option<&Attempts>) -> Error 
             partial,
             usage: earlier + usage,
             cause,
+        },
+        error @ (Error::Api { .. }
+        | Error::RateLimited { .. }
+        | Error::Transport { .. }
+        | Error::Timeout { .. }
+        | Error::UnexpectedResponse { .. }) => match state {
+            Some(state) if state.made > 1 => Error::AfterAttempts {
+                error: Box::new(error),
+                attempts: state.made,
+                requests: state.requests.sent(),
+                usage: earlier,
+            },
+            _ => error,
         },
         other => other,
     }
