@@ -288,3 +288,31 @@ fn api_root(base_url: &str) -> &str {
     let base = base_url.trim_end_matches('/');
     base.strip_suffix("/api").unwrap_or(base)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ollama_rejections() {
+        let read = |mode, message| OLLAMA.rejection(mode, 400, None, message);
+        assert_eq!(
+            read(
+                Mode::JsonSchema,
+                "invalid format: expected \"json\" or a valid JSON schema"
+            ),
+            Rejection::SchemaInvalid
+        );
+        assert_eq!(
+            read(
+                Mode::JsonSchema,
+                "json: cannot unmarshal object into Go struct field ChatRequest.format of type string"
+            ),
+            Rejection::ModeUnsupported
+        );
+        assert_eq!(
+            read(Mode::JsonObject, "model 'llama9' not found"),
+            Rejection::Other
+        );
+    }
+}

@@ -761,6 +761,47 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
 mod tests {
     use super::*;
 
+    /// Each provider's words for a rejection, read for the mode the request was sent in.
+    #[test]
+    fn rejections_read_as_the_providers_word_them() {
+        use Mode::{JsonObject, JsonSchema, Prompt, Tools};
+        use Rejection::{ModeUnsupported, Other, SchemaInvalid};
+        let cases: &[(Mode, u16, Option<&str>, &str, Rejection)] = &[
+            // OpenAI
+            (JsonSchema, 400, None, "Invalid schema for response_format 'Event': In context=(), 'additionalProperties' is required to be supplied and to be false.", SchemaInvalid),
+            (Tools, 400, Some("invalid_function_parameters"), "Invalid schema for function 'Event': In context=('properties', 'when'), 'format' is not permitted.", SchemaInvalid),
+            (JsonSchema, 400, None, "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.", ModeUnsupported),
+            (JsonObject, 400, None, "Invalid parameter: 'response_format' of type 'json_object' is not supported with this model.", ModeUnsupported),
+            (Tools, 400, Some("unsupported_parameter"), "Unsupported parameter: 'tools' is not supported with this model.", ModeUnsupported),
+            (Tools, 400, None, "Unrecognized request argument supplied: tools", ModeUnsupported),
+            // The rejection is about another mode than the one sent: not this mode's.
+            (JsonSchema, 400, None, "'tools' is not supported with this model.", Other),
+            (Tools, 400, None, "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.", Other),
+            // Words of the mode, but nothing unsupported: a transient or unrelated failure.
+            (JsonSchema, 400, None, "upstream reset while forwarding response_format", Other),
+            (JsonSchema, 400, Some("model_not_found"), "The model `nope` does not exist", Other),
+            (JsonSchema, 500, None, "response_format json_schema is not supported", Other),
+            (Prompt, 400, None, "response_format is not supported", Other),
+            // llama.cpp
+            (JsonSchema, 400, None, "response_format type must be one of \"text\" or \"json_object\", but got: json_schema", ModeUnsupported),
+            (Tools, 500, None, "tools param requires --jinja flag", Other),
+            (Tools, 400, None, "tools param requires --jinja flag", ModeUnsupported),
+            (JsonSchema, 400, None, "JSON schema conversion failed:\nUnrecognized schema: {}", SchemaInvalid),
+            // vLLM
+            (JsonSchema, 400, None, "The provided JSON schema contains features not supported by xgrammar.", SchemaInvalid),
+            (Tools, 400, None, "tool_choice: Extra inputs are not permitted", ModeUnsupported),
+            // Ollama's /v1
+            (Tools, 400, None, "registry.ollama.ai/library/gemma2:2b does not support tools", ModeUnsupported),
+        ];
+        for (mode, status, code, message, expected) in cases {
+            assert_eq!(
+                rejection(*mode, *status, *code, message),
+                *expected,
+                "{mode} {status} {message}"
+            );
+        }
+    }
+
     #[test]
     fn an_html_error_page_is_summed_up_in_a_line() {
         let nginx = b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>";
