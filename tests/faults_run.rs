@@ -487,6 +487,26 @@ async fn a_request_sets_its_own_limit_and_a_fallback_counts() {
         .expect("valid");
     assert_eq!(done.mode, Mode::JsonObject);
 
+    // A limit of zero sends nothing.
+    let server = server_with(vec![ok(completion(EVENT))]).await;
+    let err = client_for(&server)
+        .extract::<CalendarEvent>("text")
+        .max_requests(0)
+        .await
+        .expect_err("nothing may be sent");
+    assert!(
+        matches!(
+            err,
+            Error::RequestLimit {
+                limit: 0,
+                requests: 0,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(requests(&server).await, 0);
+
     let none = Client::builder()
         .base_url("http://127.0.0.1:9/v1")
         .model("m")

@@ -466,6 +466,7 @@ impl fmt::Debug for Client {
             .field("dialect", &self.inner.dialect)
             .field("mode", &self.inner.mode)
             .field("max_retries", &self.inner.max_retries)
+            .field("max_requests", &self.inner.max_requests)
             .field("policy", &self.inner.policy)
             .finish_non_exhaustive()
     }
