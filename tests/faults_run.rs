@@ -562,6 +562,25 @@ async fn a_first_request_over_the_budget_is_not_sent() {
 }
 
 #[tokio::test]
+async fn a_stream_over_the_budget_is_not_opened() {
+    let server = server_with(vec![ok_sse(sse(EVENT, 8, "stop"))]).await;
+    let client = client(&server);
+    let mut stream = client
+        .extract::<CalendarEvent>("text")
+        .token_budget(20)
+        .stream();
+    match stream.next().await {
+        Some(Err(Error::OverBudget {
+            budget: 20,
+            attempts: 0,
+            ..
+        })) => {}
+        other => panic!("{:?}", other.map(|u| u.map(|_| "an update"))),
+    }
+    assert_eq!(requests(&server).await, 0);
+}
+
+#[tokio::test]
 async fn a_reask_that_would_pass_the_budget_is_not_sent() {
     let server = server_with(vec![ok(completion("not json")), ok(completion(EVENT))]).await;
     let client = counted(&server).build().unwrap_or_else(|e| panic!("{e}"));
