@@ -324,6 +324,8 @@ async fn the_token_budget_stops_reasks() {
         ok(completion(r#"{"name":2}"#)),
     ])
     .await;
+    // The budget is checked before sending (issue 15, item 14): a prompt estimated over 20 tokens
+    // is not sent at all, where it used to be sent twice (30 tokens) before the check.
     let err = client(&server)
         .extract::<CalendarEvent>("text")
         .max_retries(10)
@@ -331,18 +333,15 @@ async fn the_token_budget_stops_reasks() {
         .await
         .expect_err("budget");
     match err {
-        Error::Invalid {
-            attempts,
-            stop,
-            usage,
-            ..
+        Error::OverBudget {
+            attempts, usage, ..
         } => {
-            assert_eq!(stop, StopReason::TokenBudget);
-            assert_eq!(attempts, 2);
-            assert_eq!(usage.total_tokens, 30);
+            assert_eq!(attempts, 0);
+            assert_eq!(usage.total_tokens, 0);
         }
         other => panic!("{other:?}"),
     }
+    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(0));
 }
 
 #[tokio::test]

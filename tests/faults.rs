@@ -297,14 +297,34 @@ async fn final_with_the_message(status: u16, message: &str, code: &str, mode: Op
 
 #[tokio::test]
 async fn a_400_about_the_schema_in_a_chosen_mode_is_final_with_the_message() {
-    // An automatically chosen mode falls back instead (core.rs); a mode the caller chose is kept.
-    final_with_the_message(
-        400,
-        "Invalid schema for response_format 'CalendarEvent': 'additionalProperties' is required to be supplied and to be false",
-        "invalid_json_schema",
-        Some(Mode::JsonSchema),
-    )
+    // The schema is wrong, not the mode: a typed error naming the problem, in a chosen mode or an
+    // automatic one (faults_run.rs), never a fallback.
+    let message = "Invalid schema for response_format 'CalendarEvent': 'additionalProperties' is required to be supplied and to be false";
+    let server = server_with(vec![ResponseTemplate::new(400).set_body_json(
+        json!({"error": {"message": message, "type": "invalid_request_error", "code": "invalid_json_schema"}}),
+    )])
     .await;
+    let client = build(builder(&server).transport_retries(3));
+    let err = client
+        .extract::<CalendarEvent>("text")
+        .mode(Mode::JsonSchema)
+        .await
+        .expect_err("final");
+    match &err {
+        Error::SchemaRejected {
+            status: 400,
+            code,
+            message: got,
+            mode: Mode::JsonSchema,
+            ..
+        } => {
+            assert_eq!(code.as_deref(), Some("invalid_json_schema"));
+            assert_eq!(got, message);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_no_key(&err);
+    assert_eq!(requests(&server).await, 1, "not retried");
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! defaults of every extraction. Requests are built and sent from here; replies are judged elsewhere.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -20,6 +20,10 @@ use crate::stream::wire::Deltas;
 use crate::tokens::InputLimit;
 use crate::transport::{self, HttpReply, Policy};
 use crate::Extract;
+
+/// Requests one extraction may send unless configured otherwise
+/// ([`ClientBuilder::max_requests`]).
+pub const DEFAULT_MAX_REQUESTS: u32 = 4;
 
 /// OpenAI's API, the default base URL.
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -46,9 +50,10 @@ struct Inner {
     token_budget: Option<u64>,
     trace_content: bool,
     policy: Policy,
-    /// The mode each model fell back to after the server rejected the default, so the rejection is
-    /// paid once per client and model.
-    fallbacks: Mutex<HashMap<String, Mode>>,
+    /// The modes a server said it does not support, per model, so a rejection is paid once per
+    /// client, model and mode (and a rejection of one mode says nothing of the others).
+    fallbacks: Mutex<HashSet<(String, Mode)>>,
+    max_requests: u32,
     /// The model embeddings use when the request names none.
     embedding_model: Option<String>,
     /// Where embeddings are asked for, when not at `base_url`.
@@ -139,30 +144,76 @@ impl Client {
         self.inner.mode
     }
 
-    /// The mode to use for `model` when the caller chose none: the one a previous rejection fell
-    /// back to, or the dialect's default.
+    /// The mode to use for `model` when the caller chose none: the dialect's default, or, where
+    /// the server said it does not support that, the next simpler mode it did not reject.
     pub(crate) fn automatic_mode(&self, model: &str) -> Mode {
-        let remembered = self
+        let rejected = self
+            .inner
+            .fallbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut mode = self.inner.dialect.default_mode();
+        while rejected.contains(&(model.to_owned(), mode)) {
+            match crate::request::next_mode(mode) {
+                Some(next) => mode = next,
+                None => break,
+            }
+        }
+        mode
+    }
+
+    /// Remembers that the server does not support `mode` for `model`: automatic extractions with
+    /// that model skip it until [`reset_mode_fallbacks`](Self::reset_mode_fallbacks).
+    pub(crate) fn remember_fallback(&self, model: &str, mode: Mode) {
+        let new = self
             .inner
             .fallbacks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(model)
-            .copied();
-        remembered.unwrap_or_else(|| self.inner.dialect.default_mode())
+            .insert((model.to_owned(), mode));
+        if new {
+            tracing::warn!(
+                model,
+                rejected = mode.as_str(),
+                next = self.automatic_mode(model).as_str(),
+                "the server does not support this mode for this model; this client's automatic \
+                 extractions with the model use the next one (Client::reset_mode_fallbacks undoes it)"
+            );
+        }
     }
 
-    pub(crate) fn remember_fallback(&self, model: &str, mode: Mode) {
-        tracing::info!(
-            model,
-            mode = mode.as_str(),
-            "the server rejected the mode; falling back"
-        );
-        self.inner
+    /// The modes this client stopped choosing automatically because a server said it does not
+    /// support them, as `(model, mode)` pairs. Each was paid for with one rejected request; an
+    /// extraction whose mode is set explicitly is not affected.
+    pub fn mode_fallbacks(&self) -> Vec<(String, Mode)> {
+        let rejected = self
+            .inner
             .fallbacks
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(model.to_owned(), mode);
+            .unwrap_or_else(|e| e.into_inner());
+        let mut list: Vec<(String, Mode)> = rejected.iter().cloned().collect();
+        list.sort_by(|a, b| (&a.0, a.1.as_str()).cmp(&(&b.0, b.1.as_str())));
+        list
+    }
+
+    /// Forgets every mode rejection: the next automatic extraction tries the dialect's default
+    /// mode again (after a server upgrade, say). Returns how many were forgotten.
+    pub fn reset_mode_fallbacks(&self) -> usize {
+        let mut rejected = self
+            .inner
+            .fallbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let forgotten = rejected.len();
+        rejected.clear();
+        if forgotten > 0 {
+            tracing::info!(forgotten, "mode fallbacks forgotten");
+        }
+        forgotten
+    }
+
+    pub(crate) fn max_requests(&self) -> u32 {
+        self.inner.max_requests
     }
 
     pub(crate) fn max_retries(&self) -> u32 {
@@ -225,6 +276,7 @@ impl Client {
             crate::cache::Lookup::Hit(reply) => return Ok(reply),
             crate::cache::Lookup::Miss(miss) => miss,
         };
+        let allowance = self.allowance(options);
         let reply = transport::post(
             &self.inner.http,
             &url,
@@ -232,6 +284,7 @@ impl Client {
             body,
             &self.inner.policy,
             dialect,
+            Some(allowance),
         )
         .await?;
         let reply = dialect
@@ -265,18 +318,38 @@ impl Client {
         let policy = &self.inner.policy;
         if !request.stream {
             tracing::debug!("the provider cannot stream in this mode; sending one request");
-            let reply =
-                transport::post(&self.inner.http, &url, &headers, body, policy, dialect).await?;
+            let allowance = Some(self.allowance(options));
+            let reply = transport::post(
+                &self.inner.http,
+                &url,
+                &headers,
+                body,
+                policy,
+                dialect,
+                allowance,
+            )
+            .await?;
             return Ok(Deltas::whole(reply, dialect));
         }
         let opened =
-            transport::post_stream(&self.inner.http, &url, &headers, body, policy, dialect).await?;
+            transport::post_stream(&self.inner.http, &url, &headers, body, policy, dialect, {
+                Some(self.allowance(options))
+            })
+            .await?;
         Ok(Deltas::new(
             opened,
             dialect,
             policy.timeout,
             policy.max_response_bytes,
         ))
+    }
+
+    /// The requests this extraction may still send, under its limit or else the client's.
+    fn allowance<'o>(&self, options: &'o Options) -> transport::Allowance<'o> {
+        transport::Allowance {
+            requests: &options.requests,
+            limit: options.requests.limit.unwrap_or(self.inner.max_requests),
+        }
     }
 
     /// The one place a request is built: URL, headers (client-wide and per request), body.
@@ -382,7 +455,7 @@ impl Client {
         let url = parse_url(url)?;
         let dialect = self.inner.dialect.imp();
         let (http, headers, policy) = (&self.inner.http, &self.inner.headers, &self.inner.policy);
-        transport::post(http, &url, headers, body, policy, dialect).await
+        transport::post(http, &url, headers, body, policy, dialect, None).await
     }
 
     /// `GET`s `url` with the client's headers, retries and caps.
@@ -411,6 +484,7 @@ impl fmt::Debug for Client {
             .field("dialect", &self.inner.dialect)
             .field("mode", &self.inner.mode)
             .field("max_retries", &self.inner.max_retries)
+            .field("max_requests", &self.inner.max_requests)
             .field("policy", &self.inner.policy)
             .finish_non_exhaustive()
     }
@@ -425,6 +499,7 @@ pub struct ClientBuilder {
     dialect: Option<Dialect>,
     mode: Option<Mode>,
     max_retries: u32,
+    max_requests: u32,
     token_budget: Option<u64>,
     trace_content: bool,
     headers: Vec<(String, String, bool)>,
@@ -450,6 +525,7 @@ impl Default for ClientBuilder {
             dialect: None,
             mode: None,
             max_retries: 2,
+            max_requests: DEFAULT_MAX_REQUESTS,
             token_budget: None,
             trace_content: false,
             headers: Vec::new(),
@@ -516,7 +592,24 @@ impl ClientBuilder {
         self.max_retries = reasks;
         self
     }
-    /// Tokens one extraction may spend over all its attempts before it stops asking again.
+    /// The most HTTP requests one extraction may send, whatever sends them: its first request,
+    /// transport retries, reasks and mode fallbacks all count (default 4: the first request, two
+    /// reasks, and one transport retry or mode fallback). Without it the loops multiply (3 transport
+    /// attempts for each of 3 model calls in each of up to 3 modes). An extraction stopped by it
+    /// ends in [`Error::RequestLimit`], which says how many requests were made and what the last one
+    /// ended in. At least 1.
+    pub fn max_requests(mut self, requests: u32) -> Self {
+        self.max_requests = requests;
+        self
+    }
+    /// Tokens one extraction may spend over all its attempts. It is checked before each request:
+    /// when the tokens spent so far, plus the next prompt's estimated tokens, plus `max_tokens`
+    /// (when set) would pass it, the request is not sent ([`Error::OverBudget`], or
+    /// [`Error::Invalid`] with [`StopReason::TokenBudget`](crate::StopReason::TokenBudget) after an
+    /// invalid reply). The estimate counts the messages and the schema sent with the client's
+    /// [`token_counter`](Self::token_counter), else with [`tokens::estimate`](crate::tokens::estimate),
+    /// which errs high: an extraction may stop a request early, but does not pass the budget by a
+    /// prompt the server counts as larger than estimated unless the counter undercounts.
     pub fn token_budget(mut self, tokens: u64) -> Self {
         self.token_budget = Some(tokens);
         self
@@ -619,6 +712,11 @@ impl ClientBuilder {
                 "OpenAI needs an API key; call `.api_key(...)` or use `Client::from_env()`",
             ));
         }
+        if self.max_requests == 0 {
+            return Err(Error::config(
+                "max_requests must be at least 1: an extraction needs one request",
+            ));
+        }
         if self.policy.timeout.is_zero() {
             return Err(Error::config("the timeout must be longer than zero"));
         }
@@ -659,10 +757,11 @@ impl ClientBuilder {
                 dialect,
                 mode: self.mode,
                 max_retries: self.max_retries,
+                max_requests: self.max_requests,
                 token_budget: self.token_budget,
                 trace_content: self.trace_content,
                 policy,
-                fallbacks: Mutex::new(HashMap::new()),
+                fallbacks: Mutex::new(HashSet::new()),
                 embedding_model: self.embedding_model.filter(|m| !m.trim().is_empty()),
                 embeddings_base_url: self
                     .embeddings_base_url

@@ -161,6 +161,75 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
+
+    /// The server read the schema sent for the type and rejected it as invalid (OpenAI's "Invalid
+    /// schema for response_format 'T': ..."; a grammar the server could not build from it). The
+    /// type's schema has to change: the extraction is not reasked, and the mode does not fall back.
+    #[error("the server rejected the schema of `{schema}` sent in the {mode} mode (HTTP {status}): {message}")]
+    SchemaRejected {
+        /// The type whose schema was rejected (its schema name).
+        schema: &'static str,
+        /// The mode the schema was sent in.
+        mode: crate::request::Mode,
+        /// HTTP status of the reply.
+        status: u16,
+        /// The provider's own error code, when it sent one.
+        code: Option<String>,
+        /// The provider's words, which name what is wrong in the schema.
+        message: String,
+    },
+
+    /// An error that ended an extraction after earlier model calls of it (an invalid reply that was
+    /// reasked, a mode the server rejected): the error of the last request, and what the whole
+    /// extraction spent. An error of the extraction's first model call comes as it is, unwrapped;
+    /// [`Error::last`] gives the error either way.
+    #[error("{error} (after {attempts} model call(s), {requests} request(s), {} token(s))", usage.total_tokens)]
+    AfterAttempts {
+        /// The error the last request ended in.
+        error: Box<Error>,
+        /// Model calls made (each reask, and each request a server rejected for its mode).
+        attempts: u32,
+        /// HTTP requests sent, transport retries included.
+        requests: u32,
+        /// Tokens spent over every attempt.
+        usage: Usage,
+    },
+
+    /// The extraction sent as many HTTP requests as it may
+    /// ([`max_requests`](crate::ClientBuilder::max_requests)): transport retries, reasks and mode
+    /// fallbacks all count. `last` is what the last request ended in.
+    #[error("stopped at the limit of {limit} request(s) per extraction after {requests} request(s); the last ended in: {last}")]
+    RequestLimit {
+        /// The limit.
+        limit: u32,
+        /// HTTP requests sent.
+        requests: u32,
+        /// Model calls made.
+        attempts: u32,
+        /// Tokens spent over every attempt.
+        usage: Usage,
+        /// The error of the last request (an `Api` 500, a `Timeout`, an `Invalid` reply that a
+        /// reask could have fixed, ...).
+        last: Box<Error>,
+    },
+
+    /// The next request was not sent: the tokens spent so far, plus the next prompt's estimated
+    /// tokens, plus `max_tokens` (when set), would pass the extraction's
+    /// [`token_budget`](crate::ClientBuilder::token_budget). An estimate is the client's
+    /// [`token_counter`](crate::ClientBuilder::token_counter) over the messages and the schema sent,
+    /// else [`tokens::estimate`](crate::tokens::estimate), which errs high. (After an invalid reply,
+    /// the same stop is an [`Error::Invalid`] with [`StopReason::TokenBudget`], which keeps the reply.)
+    #[error("the next request would need about {needed} token(s) (as estimated before sending), over the token budget of {budget} with {} spent; it was not sent", usage.total_tokens)]
+    OverBudget {
+        /// The budget.
+        budget: u64,
+        /// The estimated prompt tokens of the request not sent, plus its `max_tokens` when set.
+        needed: u64,
+        /// Tokens spent before (zero when nothing was sent).
+        usage: Usage,
+        /// Model calls made before.
+        attempts: u32,
+    },
 }
 
 /// Why a reply ended before its value was complete.
@@ -204,14 +273,29 @@ impl Error {
         }
     }
 
-    /// Tokens spent before the error, where the error happened after a model answered.
+    /// Tokens spent before the error, where the error happened after a model answered (or, for
+    /// [`Error::OverBudget`], before the request that was not sent).
     pub fn usage(&self) -> Option<&Usage> {
         match self {
             Error::Invalid { usage, .. }
             | Error::Truncated { usage, .. }
             | Error::ContentFilter { usage, .. }
-            | Error::Refusal { usage, .. } => Some(usage),
+            | Error::Refusal { usage, .. }
+            | Error::AfterAttempts { usage, .. }
+            | Error::RequestLimit { usage, .. }
+            | Error::OverBudget { usage, .. } => Some(usage),
             _ => None,
+        }
+    }
+
+    /// The error of the extraction's last request, unwrapped from [`Error::AfterAttempts`] and
+    /// [`Error::RequestLimit`]: match on this to handle, say, a 401 whether or not earlier
+    /// attempts preceded it.
+    pub fn last(&self) -> &Error {
+        match self {
+            Error::AfterAttempts { error, .. } => error.last(),
+            Error::RequestLimit { last, .. } => last.last(),
+            other => other,
         }
     }
 }
@@ -258,6 +342,9 @@ pub enum StopReason {
     /// An element stream had already yielded earlier elements of the list, which a reask cannot
     /// take back, so an invalid element ends it.
     ElementsYielded,
+    /// The extraction sent as many requests as [`max_requests`](crate::ClientBuilder::max_requests)
+    /// allows; the error is then wrapped in [`Error::RequestLimit`].
+    RequestLimit,
 }
 
 struct InvalidDisplay<'a> {
@@ -273,6 +360,7 @@ impl fmt::Display for InvalidDisplay<'_> {
             StopReason::RepeatedErrors => "the model repeated the same errors",
             StopReason::TokenBudget => "the token budget is spent",
             StopReason::ElementsYielded => "elements were already yielded, so no reask",
+            StopReason::RequestLimit => "no requests left",
         };
         write!(
             f,

@@ -80,7 +80,9 @@ mod usage;
 
 use std::future::Future;
 
-pub use client::{Client, ClientBuilder, OPENAI_BASE_URL, OPENAI_DEFAULT_MODEL};
+pub use client::{
+    Client, ClientBuilder, DEFAULT_MAX_REQUESTS, OPENAI_BASE_URL, OPENAI_DEFAULT_MODEL,
+};
 pub use complete::{CompleteRequest, Completion};
 pub use dialect::{Dialect, FinishReason};
 pub use embed::{cosine_similarity, EmbedRequest, Embeddings, Neighbor};

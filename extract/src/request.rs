@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::client::Client;
-use crate::dialect::{FinishReason, Reply, Turn};
+use crate::dialect::{FinishReason, Rejection, Reply, Turn};
 use crate::error::{Cut, Error, StopReason, Violation};
 use crate::schema::{self, Prepared};
 use crate::usage::Usage;
@@ -140,13 +140,16 @@ pub struct Extraction<T> {
     pub value: T,
     /// Tokens summed over every attempt, reasks included.
     pub usage: Usage,
-    /// Model calls made: 1 when the first reply was valid.
+    /// Model calls made: 1 when the first reply was valid. A request the server rejected for its
+    /// mode counts; transport retries do not.
     pub attempts: u32,
     /// The model that answered, as the provider named it.
     pub model: String,
     /// The raw text of the last reply (the one `value` came from).
     pub raw: String,
-    /// The mode the value was obtained in (after any fallback from a mode the server rejected).
+    /// The mode the value was obtained in: the one chosen, or, when the mode was chosen
+    /// automatically and the server said it does not support it, the simpler one fallen back to
+    /// (remembered by the client, see [`Client::mode_fallbacks`]).
     pub mode: Mode,
     /// A caching gateway's verdict on the last request (`HIT`, `MISS`), when one answered.
     pub cache_status: Option<String>,
@@ -180,6 +183,8 @@ pub(crate) struct Options {
     pub(crate) temperature: Option<f32>,
     pub(crate) max_tokens: Option<u32>,
     pub(crate) max_retries: Option<u32>,
+    /// The requests sent so far, and this request's limit on them.
+    pub(crate) requests: crate::transport::Requests,
     pub(crate) mode: Option<Mode>,
     pub(crate) token_budget: Option<u64>,
     pub(crate) gateway_cache: GatewayCache,
@@ -271,8 +276,17 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
         self.options.mode = Some(mode);
         self
     }
-    /// The most tokens (prompt and completion, over all attempts) this extraction may spend before it
-    /// stops asking again.
+    /// The most HTTP requests this extraction may send (transport retries, reasks and mode
+    /// fallbacks all count), in place of the client's
+    /// [`max_requests`](crate::ClientBuilder::max_requests). 0 sends nothing and fails with
+    /// [`Error::RequestLimit`].
+    pub fn max_requests(mut self, requests: u32) -> Self {
+        self.options.requests.limit = Some(requests);
+        self
+    }
+    /// The most tokens (prompt and completion, over all attempts) this extraction may spend, checked
+    /// before each request against an estimate of it; see
+    /// [`ClientBuilder::token_budget`](crate::ClientBuilder::token_budget).
     pub fn token_budget(mut self, tokens: u64) -> Self {
         self.options.token_budget = Some(tokens);
         self
@@ -423,7 +437,8 @@ pub(crate) struct Run<'c> {
     pub(crate) prepared: &'static Prepared,
     pub(crate) model: Cow<'c, str>,
     pub(crate) mode: Mode,
-    /// Whether the mode was chosen automatically, and so may fall back when the server rejects it.
+    /// Whether the mode was chosen automatically, and so may fall back when the server says it does
+    /// not support it.
     pub(crate) fallback: bool,
     pub(crate) options: Options,
     /// The request's own checks, run on a reply after the type's `validate`.
@@ -436,10 +451,15 @@ pub(crate) struct Attempts {
     base: usize,
     /// The turns of the next request: the original ones, plus the latest failure once there is one.
     pub(crate) turns: Vec<Turn>,
+    /// Tokens spent over every attempt, in every mode tried.
     pub(crate) usage: Usage,
     previous: Option<Vec<Violation>>,
-    /// Model calls made so far.
+    /// Model calls made so far, in every mode tried.
     pub(crate) made: u32,
+    /// Model calls made before the current mode (after a fallback): reasks count from here.
+    pub(crate) before: u32,
+    /// The HTTP requests the extraction sent (shared with its options).
+    pub(crate) requests: crate::transport::Requests,
     max_reasks: u32,
     budget: Option<u64>,
 }
@@ -469,39 +489,198 @@ impl Run<'_> {
     }
 
     async fn go<T: Extract>(mut self, input: &Input) -> Result<Extraction<T>, Error> {
+        let mut state = self.begin(input);
         loop {
-            match self.attempts::<T>(input).await {
-                Err(error) => match self.fall_back(error) {
-                    Ok(()) => continue,
-                    Err(error) => return Err(error),
-                },
-                Ok(done) => return Ok(done),
+            if state.made == state.before {
+                // A reask's prompt is checked when the reask is decided; a mode's first here.
+                self.check_budget(&state)?;
+            }
+            state.made += 1;
+            let started = Instant::now();
+            let span = tracing::debug_span!(
+                "attempt",
+                n = state.made,
+                tokens = tracing::field::Empty,
+                latency_ms = tracing::field::Empty,
+            );
+            let sent = self
+                .client
+                .chat(
+                    &self.model,
+                    self.mode,
+                    Some(self.prepared),
+                    &state.turns,
+                    &self.options,
+                )
+                .instrument(span.clone())
+                .await;
+            let reply = match sent {
+                Ok(reply) => reply,
+                Err(error) => {
+                    self.fall_back(error, &mut state, input)?;
+                    continue;
+                }
+            };
+            if let Some(u) = reply.usage {
+                span.record("tokens", u.total_tokens);
+            }
+            span.record("latency_ms", started.elapsed().as_millis() as u64);
+            match self.judge_reply::<T>(&mut state, reply) {
+                Verdict::Done(done) => return Ok(done),
+                Verdict::Failed(error) => return Err(error),
+                Verdict::Reask(_) => {}
             }
         }
     }
 
-    /// After an error: `Ok` when it was the server rejecting an automatically chosen mode and a
-    /// simpler mode is left to try (now set, and remembered for the model), the error otherwise.
-    pub(crate) fn fall_back(&mut self, error: Error) -> Result<(), Error> {
-        match error {
+    /// After a model call failed: `Ok` when the server said it does not support the mode this
+    /// extraction chose automatically and a simpler mode is left to try (now set, and `state`
+    /// restarted in it with what was spent kept); otherwise the error the extraction ends in.
+    ///
+    /// The dialect reads the rejection ([`Rejection`]): a schema the server found invalid is
+    /// [`Error::SchemaRejected`] and never a fallback; a mode the server does not support is
+    /// remembered for this client, model and mode (whoever chose the mode) and falls back only when
+    /// the mode was chosen automatically; anything else is returned as it is.
+    pub(crate) fn fall_back(
+        &mut self,
+        error: Error,
+        state: &mut Attempts,
+        input: &Input,
+    ) -> Result<(), Error> {
+        let error = match error {
             Error::Api {
-                status: 400,
+                status,
                 code,
                 message,
-            } if self.fallback && rejects_mode(&message, code.as_deref()) => {
-                let Some(next) = next_mode(self.mode) else {
-                    return Err(Error::Api {
-                        status: 400,
+            } => {
+                let dialect = self.client.dialect().imp();
+                match dialect.rejection(self.mode, status, code.as_deref(), &message) {
+                    Rejection::SchemaInvalid => Error::SchemaRejected {
+                        schema: self.prepared.name,
+                        mode: self.mode,
+                        status,
                         code,
                         message,
-                    });
-                };
-                self.client.remember_fallback(&self.model, next);
-                self.mode = next;
-                Ok(())
+                    },
+                    Rejection::ModeUnsupported => {
+                        self.client.remember_fallback(&self.model, self.mode);
+                        let rejected = Error::Api {
+                            status,
+                            code,
+                            message,
+                        };
+                        match next_mode(self.mode).filter(|_| self.fallback) {
+                            Some(_) if !self.requests_left() => self.allowance().reached(rejected),
+                            Some(next) => {
+                                tracing::info!(
+                                    from = self.mode.as_str(),
+                                    to = next.as_str(),
+                                    "falling back to a simpler mode"
+                                );
+                                self.mode = next;
+                                self.restart(state, input);
+                                return Ok(());
+                            }
+                            None => rejected,
+                        }
+                    }
+                    Rejection::Other => Error::Api {
+                        status,
+                        code,
+                        message,
+                    },
+                }
             }
-            other => Err(other),
+            other => other,
+        };
+        Err(self.finish(state, error))
+    }
+
+    /// The error an extraction ends in, with what all of it spent: a stop at the request limit gets
+    /// the attempts and tokens; an error of a later model call (after a reask or a fallback) that
+    /// does not carry them itself is wrapped in [`Error::AfterAttempts`]; the others are as they are.
+    pub(crate) fn finish(&self, state: &Attempts, error: Error) -> Error {
+        match error {
+            Error::RequestLimit {
+                limit,
+                requests,
+                last,
+                ..
+            } => Error::RequestLimit {
+                limit,
+                requests,
+                attempts: state.made,
+                usage: state.usage,
+                last,
+            },
+            error @ (Error::Api { .. }
+            | Error::RateLimited { .. }
+            | Error::Transport { .. }
+            | Error::Timeout { .. }
+            | Error::UnexpectedResponse { .. }
+            | Error::SchemaRejected { .. })
+                if state.made > 1 =>
+            {
+                Error::AfterAttempts {
+                    error: Box::new(error),
+                    attempts: state.made,
+                    requests: state.requests.sent(),
+                    usage: state.usage,
+                }
+            }
+            other => other,
         }
+    }
+
+    /// The requests this extraction may still send.
+    fn allowance(&self) -> crate::transport::Allowance<'_> {
+        crate::transport::Allowance {
+            requests: &self.options.requests,
+            limit: self
+                .options
+                .requests
+                .limit
+                .unwrap_or(self.client.max_requests()),
+        }
+    }
+
+    /// Whether another request may be sent.
+    pub(crate) fn requests_left(&self) -> bool {
+        self.allowance().left()
+    }
+
+    /// Tokens the next request is estimated to need: its prompt, plus `max_tokens` when set.
+    fn next_request_tokens(&self, turns: &[Turn]) -> u64 {
+        crate::tokens::prompt_estimate(self.client, turns, Some(self.prepared), self.mode)
+            + u64::from(self.options.max_tokens.unwrap_or(0))
+    }
+
+    /// Before the first request of a mode: [`Error::OverBudget`] when the tokens spent, plus what
+    /// the request is estimated to need, would pass the token budget.
+    pub(crate) fn check_budget(&self, state: &Attempts) -> Result<(), Error> {
+        let Some(budget) = state.budget else {
+            return Ok(());
+        };
+        let needed = self.next_request_tokens(&state.turns);
+        if state.usage.total_tokens.saturating_add(needed) > budget {
+            return Err(Error::OverBudget {
+                budget,
+                needed,
+                usage: state.usage,
+                attempts: state.made,
+            });
+        }
+        Ok(())
+    }
+
+    /// Starts the conversation over in the current mode (after a fallback: a new mode sends new
+    /// instructions), keeping the calls made and the tokens spent.
+    fn restart(&self, state: &mut Attempts, input: &Input) {
+        let fresh = self.begin(input);
+        state.base = fresh.base;
+        state.turns = fresh.turns;
+        state.previous = None;
+        state.before = state.made;
     }
 
     pub(crate) fn begin(&self, input: &Input) -> Attempts {
@@ -517,45 +696,13 @@ impl Run<'_> {
             usage: Usage::default(),
             previous: None,
             made: 0,
+            before: 0,
+            requests: self.options.requests.clone(),
             max_reasks: self
                 .options
                 .max_retries
                 .unwrap_or(self.client.max_retries()),
             budget: self.options.token_budget.or(self.client.token_budget()),
-        }
-    }
-
-    async fn attempts<T: Extract>(&self, input: &Input) -> Result<Extraction<T>, Error> {
-        let mut state = self.begin(input);
-        loop {
-            state.made += 1;
-            let started = Instant::now();
-            let span = tracing::debug_span!(
-                "attempt",
-                n = state.made,
-                tokens = tracing::field::Empty,
-                latency_ms = tracing::field::Empty,
-            );
-            let reply = self
-                .client
-                .chat(
-                    &self.model,
-                    self.mode,
-                    Some(self.prepared),
-                    &state.turns,
-                    &self.options,
-                )
-                .instrument(span.clone())
-                .await?;
-            if let Some(u) = reply.usage {
-                span.record("tokens", u.total_tokens);
-            }
-            span.record("latency_ms", started.elapsed().as_millis() as u64);
-            match self.judge_reply::<T>(&mut state, reply) {
-                Verdict::Done(done) => return Ok(done),
-                Verdict::Failed(error) => return Err(error),
-                Verdict::Reask(_) => {}
-            }
         }
     }
 
@@ -617,23 +764,22 @@ impl Run<'_> {
             Err(errors) => errors,
         };
         tracing::debug!(errors = errors.len(), "invalid reply");
-        let stop = if state.made > state.max_reasks {
+        let stop = if state.made - state.before > state.max_reasks {
             Some(StopReason::RetriesExhausted)
         } else if state.previous.as_ref() == Some(&errors) {
             Some(StopReason::RepeatedErrors)
-        } else if state.budget.is_some_and(|b| usage.total_tokens >= b) {
-            Some(StopReason::TokenBudget)
         } else {
             None
         };
+        let invalid = |raw: String, errors: Vec<Violation>, stop: StopReason| Error::Invalid {
+            raw,
+            errors,
+            attempts: state.made,
+            usage,
+            stop,
+        };
         if let Some(stop) = stop {
-            return Verdict::Failed(Error::Invalid {
-                raw,
-                errors,
-                attempts: state.made,
-                usage,
-                stop,
-            });
+            return Verdict::Failed(invalid(raw, errors, stop));
         }
         // The context stays bounded: the original turns plus the latest failure only.
         state.turns.truncate(state.base);
@@ -644,31 +790,28 @@ impl Run<'_> {
             &errors,
             state.made,
         ));
+        // Checked before the reask is sent, not after it overshot: what was spent, plus the reask's
+        // estimated prompt, plus the most it may generate.
+        if let Some(budget) = state.budget {
+            if usage
+                .total_tokens
+                .saturating_add(self.next_request_tokens(&state.turns))
+                > budget
+            {
+                return Verdict::Failed(invalid(raw, errors, StopReason::TokenBudget));
+            }
+        }
+        if !self.requests_left() {
+            let last = invalid(raw, errors, StopReason::RequestLimit);
+            return Verdict::Failed(self.finish(state, self.allowance().reached(last)));
+        }
         state.previous = Some(errors.clone());
         Verdict::Reask(errors)
     }
 }
 
-/// Whether a 400 says the server does not support the way the schema was sent (rather than, say,
-/// a bad model name), judged from the words such rejections use.
-fn rejects_mode(message: &str, code: Option<&str>) -> bool {
-    let text = format!("{} {}", message, code.unwrap_or("")).to_ascii_lowercase();
-    [
-        "response_format",
-        "json_schema",
-        "json_object",
-        "tool_choice",
-        "tools",
-        "function",
-        "structured output",
-        "grammar",
-    ]
-    .iter()
-    .any(|needle| text.contains(needle))
-}
-
 /// The next mode to try after a rejection: each step asks less of the server.
-fn next_mode(mode: Mode) -> Option<Mode> {
+pub(crate) fn next_mode(mode: Mode) -> Option<Mode> {
     match mode {
         Mode::JsonSchema => Some(Mode::JsonObject),
         Mode::Tools | Mode::JsonObject => Some(Mode::Prompt),

@@ -81,7 +81,7 @@ impl Secrets {
         match &mut error {
             Error::Config { message } => self.scrub(message),
             Error::Transport { message, .. } => self.scrub(message),
-            Error::Api { code, message, .. } => {
+            Error::Api { code, message, .. } | Error::SchemaRejected { code, message, .. } => {
                 self.scrub(message);
                 if let Some(code) = code {
                     self.scrub(code);
@@ -106,6 +106,10 @@ impl Secrets {
                 location: Some(location),
                 ..
             } => self.scrub(location),
+            Error::AfterAttempts { error: inner, .. } | Error::RequestLimit { last: inner, .. } => {
+                let taken = std::mem::replace(&mut **inner, Error::config(""));
+                **inner = self.scrub_error(taken);
+            }
             _ => {}
         }
         error

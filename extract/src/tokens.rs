@@ -18,8 +18,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::client::{Client, ClientBuilder};
+use crate::dialect::Turn;
 use crate::error::Error;
-use crate::request::{Input, Message, Options, Role};
+use crate::request::{Input, Message, Mode, Options, Role};
+use crate::schema::Prepared;
 
 /// What to do with an input over the token limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -358,6 +360,45 @@ fn boundaries(text: &str) -> Vec<usize> {
         .map(|(i, _)| i)
         .chain(std::iter::once(text.len()))
         .collect()
+}
+
+/// Tokens each message adds around its text in a chat request (role and separators): OpenAI's
+/// documented count is 3 or 4; 4 keeps the estimate on the high side.
+const PER_MESSAGE: u64 = 4;
+
+/// The prompt tokens of one chat request, estimated before it is sent (the token budget's check):
+/// every turn's text and, where the mode sends the schema beside the messages (`json_schema`,
+/// `tools`), the schema's JSON, each counted with the client's
+/// [`token_counter`](ClientBuilder::token_counter) or else [`estimate`], plus
+/// [`PER_MESSAGE`] per turn. An estimate, not the server's count: with [`estimate`] it errs high.
+pub(crate) fn prompt_estimate(
+    client: &Client,
+    turns: &[Turn],
+    schema: Option<&Prepared>,
+    mode: Mode,
+) -> u64 {
+    let count: &dyn Fn(&str) -> usize = match &client.input_limit().counter {
+        Some(counter) => counter.as_ref(),
+        None => &estimate,
+    };
+    let texts: u64 = turns
+        .iter()
+        .map(|turn| {
+            let text = match turn {
+                Turn::System(t) | Turn::User(t) | Turn::Assistant(t) => count(t),
+                Turn::ToolCall {
+                    name, arguments, ..
+                } => count(name) + count(arguments),
+                Turn::ToolResult { content, .. } => count(content),
+            };
+            text as u64 + PER_MESSAGE
+        })
+        .sum();
+    let schema = match (mode, schema) {
+        (Mode::JsonSchema | Mode::Tools, Some(schema)) => count(schema.strict_json.get()) as u64,
+        _ => 0,
+    };
+    texts + schema
 }
 
 #[cfg(test)]

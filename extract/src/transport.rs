@@ -30,6 +30,53 @@ pub(crate) struct Policy {
     pub(crate) secrets: Secrets,
 }
 
+/// The HTTP requests one extraction has sent, shared by its transport retries, reasks and mode
+/// fallbacks, so that one limit bounds them all (see `ClientBuilder::max_requests`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Requests {
+    /// The request's own limit; `None` means the client's.
+    pub(crate) limit: Option<u32>,
+    sent: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl Requests {
+    /// Requests sent so far.
+    pub(crate) fn sent(&self) -> u32 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts one more request.
+    fn count(&self) -> u32 {
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
+}
+
+/// What one extraction may still send: its count, and its limit resolved against the client's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Allowance<'a> {
+    pub(crate) requests: &'a Requests,
+    pub(crate) limit: u32,
+}
+
+impl Allowance<'_> {
+    /// Whether another request may be sent.
+    pub(crate) fn left(&self) -> bool {
+        self.requests.sent() < self.limit
+    }
+
+    /// The error that ends the extraction at its limit, with what the last request ended in (the
+    /// run loop adds the attempts and tokens, which this module does not know).
+    pub(crate) fn reached(&self, last: Error) -> Error {
+        Error::RequestLimit {
+            limit: self.limit,
+            requests: self.requests.sent(),
+            attempts: 0,
+            usage: crate::usage::Usage::default(),
+            last: Box::new(last),
+        }
+    }
+}
+
 /// A complete HTTP reply with a success status.
 pub(crate) struct HttpReply {
     pub(crate) status: u16,
@@ -46,8 +93,9 @@ pub(crate) async fn post(
     body: Bytes,
     policy: &Policy,
     dialect: &dyn DialectImpl,
+    allowance: Option<Allowance<'_>>,
 ) -> Result<HttpReply, Error> {
-    with_retries(policy, dialect, || async {
+    with_retries(policy, dialect, allowance, || async {
         let reply = once(http, url, headers, Some(body.clone()), policy).await?;
         Ok(if dialect.is_answer(reply.status, &reply.body) {
             Outcome::Answer(reply)
@@ -66,7 +114,7 @@ pub(crate) async fn get(
     policy: &Policy,
     dialect: &dyn DialectImpl,
 ) -> Result<HttpReply, Error> {
-    with_retries(policy, dialect, || async {
+    with_retries(policy, dialect, None, || async {
         let reply = once(http, url, headers, None, policy).await?;
         Ok(if dialect.is_answer(reply.status, &reply.body) {
             Outcome::Answer(reply)
@@ -95,8 +143,9 @@ pub(crate) async fn post_stream(
     body: Bytes,
     policy: &Policy,
     dialect: &dyn DialectImpl,
+    allowance: Option<Allowance<'_>>,
 ) -> Result<Opened, Error> {
-    with_retries(policy, dialect, || async {
+    with_retries(policy, dialect, allowance, || async {
         let started = Instant::now();
         let request = with_headers(http.post(url.clone()), headers)
             .header(CONTENT_TYPE, "application/json")
@@ -161,10 +210,13 @@ enum Outcome<R> {
 }
 
 /// The retry loop shared by plain and streamed requests: classify what was rejected, wait as the
-/// server asked or back off, give up when the error is final or the retries are spent.
+/// server asked or back off, give up when the error is final or the retries are spent, or when the
+/// extraction's `allowance` of requests is (a retry the allowance forbids ends in
+/// [`Error::RequestLimit`], even when the retries were spent at the same moment).
 async fn with_retries<R, F, Fut>(
     policy: &Policy,
     dialect: &dyn DialectImpl,
+    allowance: Option<Allowance<'_>>,
     mut attempt_once: F,
 ) -> Result<R, Error>
 where
@@ -174,6 +226,15 @@ where
     let mut attempt = 0u32;
     loop {
         attempt += 1;
+        if let Some(allowance) = allowance {
+            // The run loop asks before each model call; this guards a limit of zero.
+            if !allowance.left() {
+                return Err(allowance.reached(Error::config(
+                    "no request may be sent: the request limit (max_requests) is spent",
+                )));
+            }
+            allowance.requests.count();
+        }
         let (error, retryable, server_delay) = match attempt_once().await {
             Ok(Outcome::Answer(answer)) => return Ok(answer),
             Ok(Outcome::Rejected(reply)) => {
@@ -185,6 +246,9 @@ where
             Err(err) => (err, false, None),
         };
         let error = policy.secrets.scrub_error(error);
+        if let Some(allowance) = allowance.filter(|a| retryable && !a.left()) {
+            return Err(allowance.reached(with_attempts(error, attempt)));
+        }
         if !retryable || attempt > policy.retries {
             return Err(with_attempts(error, attempt));
         }

@@ -31,7 +31,7 @@ use serde_json::Value;
 
 use super::{
     header_text, openai, workers_ai, Body, ChatRequest, Delta, DialectImpl, EmbeddingBatch,
-    Framing, GatewayProvider, ModelPage, ProviderError, Reply,
+    Framing, GatewayProvider, ModelPage, ProviderError, Rejection, Reply,
 };
 use crate::error::Error;
 use crate::models::ModelQuery;
@@ -152,6 +152,11 @@ impl DialectImpl for Gateway {
         parsed: ProviderError,
     ) -> (Error, bool) {
         workers_ai::classify(status, retry_after, parsed)
+    }
+
+    /// The provider behind the gateway says what it supports.
+    fn rejection(&self, mode: Mode, status: u16, code: Option<&str>, message: &str) -> Rejection {
+        self.provider.rejection(mode, status, code, message)
     }
 
     fn can_stream(&self, mode: Mode, schema: bool) -> bool {

@@ -321,6 +321,15 @@ pub(crate) trait DialectImpl: Send + Sync {
         classify_status(status, retry_after, parsed)
     }
 
+    /// What a 4xx reply to a request in `mode` says about the mode: that the server does not
+    /// support it (a simpler mode may work), that the schema sent is invalid (no mode will help), or
+    /// neither. Judged from the provider's own words, which each dialect knows; a reply that says
+    /// neither (a proxy's error page, a bad model name, a transient failure) is
+    /// [`Rejection::Other`] and changes nothing.
+    fn rejection(&self, mode: Mode, status: u16, code: Option<&str>, message: &str) -> Rejection {
+        openai::rejection(mode, status, code, message)
+    }
+
     /// Whether the provider streams a reply in this mode (`schema` is false for a text completion).
     /// Where it cannot, a stream falls back to one plain request and yields its result.
     fn can_stream(&self, _mode: Mode, _schema: bool) -> bool {
@@ -442,6 +451,63 @@ pub(crate) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
+}
+
+/// What a provider's rejection of a request says about the way the schema was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    /// The server does not support the mode itself (`response_format` of type `json_schema`,
+    /// `tools`): the request may be sent again in a simpler mode.
+    ModeUnsupported,
+    /// The server read the schema and found it invalid: the type's schema must change.
+    SchemaInvalid,
+    /// Anything else: the error is returned as it is.
+    Other,
+}
+
+/// Whether `text` (lowercase) names the part of a request that `mode` adds, in the words servers
+/// use for it.
+pub(crate) fn names_mode(mode: Mode, text: &str) -> bool {
+    let words: &[&str] = match mode {
+        Mode::JsonSchema => &[
+            "json_schema",
+            "response_format",
+            "structured output",
+            "json schema",
+        ],
+        Mode::JsonObject => &["json_object", "response_format", "json mode"],
+        Mode::Tools => &[
+            "tools",
+            "tool_choice",
+            "tool choice",
+            "function calling",
+            "tool calling",
+            "tool use",
+            "functions",
+        ],
+        Mode::Prompt => &[],
+    };
+    words.iter().any(|w| text.contains(w))
+}
+
+/// Whether `text` (lowercase) says something is not supported, in the words servers use.
+pub(crate) fn says_unsupported(text: &str) -> bool {
+    [
+        "not supported",
+        "unsupported",
+        "does not support",
+        "doesn't support",
+        "do not support",
+        "not available for",
+        "not enabled",
+        "unrecognized request argument",
+        "unknown parameter",
+        "extra inputs are not permitted",
+        "must be one of",
+        "requires --jinja",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
 }
 
 /// What a provider said about a failure.

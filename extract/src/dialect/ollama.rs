@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use super::openai::{self, bearer, not_json};
 use super::{
     bad_delta, bad_shape, excerpt, without_tools, Body, ChatRequest, Delta, DialectImpl,
-    EmbeddingBatch, FinishReason, Framing, ModelPage, ProviderError, Reply,
+    EmbeddingBatch, FinishReason, Framing, ModelPage, ProviderError, Rejection, Reply,
 };
 use crate::error::Error;
 use crate::models::{ModelInfo, ModelQuery};
@@ -132,6 +132,28 @@ impl DialectImpl for Ollama {
 
     fn parse_error(&self, body: &[u8]) -> ProviderError {
         openai::parse_error_body(body)
+    }
+
+    /// Ollama's words: a schema it cannot read is "invalid format: expected \"json\" or a valid
+    /// JSON schema" (or "invalid JSON schema in format"); a server older than structured outputs
+    /// (0.5) takes only `"json"` in `format`, and says so as a Go decoding error ("cannot unmarshal
+    /// object into Go struct field ChatRequest.format of type string"); a model without tools says
+    /// "... does not support tools". Otherwise the OpenAI family's words.
+    fn rejection(&self, mode: Mode, status: u16, code: Option<&str>, message: &str) -> Rejection {
+        let text = message.to_ascii_lowercase();
+        if !matches!(status, 400 | 422) || mode == Mode::Prompt {
+            return Rejection::Other;
+        }
+        if mode == Mode::JsonSchema
+            && text.contains("cannot unmarshal object")
+            && text.contains("format")
+        {
+            return Rejection::ModeUnsupported;
+        }
+        if text.contains("invalid format") || text.contains("invalid json schema") {
+            return Rejection::SchemaInvalid;
+        }
+        openai::rejection(mode, status, code, message)
     }
 
     fn framing(&self) -> Framing {
@@ -265,4 +287,32 @@ const EMBED_BATCH_LIMIT: usize = 64;
 fn api_root(base_url: &str) -> &str {
     let base = base_url.trim_end_matches('/');
     base.strip_suffix("/api").unwrap_or(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ollama_rejections() {
+        let read = |mode, message| OLLAMA.rejection(mode, 400, None, message);
+        assert_eq!(
+            read(
+                Mode::JsonSchema,
+                "invalid format: expected \"json\" or a valid JSON schema"
+            ),
+            Rejection::SchemaInvalid
+        );
+        assert_eq!(
+            read(
+                Mode::JsonSchema,
+                "json: cannot unmarshal object into Go struct field ChatRequest.format of type string"
+            ),
+            Rejection::ModeUnsupported
+        );
+        assert_eq!(
+            read(Mode::JsonObject, "model 'llama9' not found"),
+            Rejection::Other
+        );
+    }
 }

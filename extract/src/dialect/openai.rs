@@ -6,8 +6,8 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde_json::{Map, Value};
 
 use super::{
-    bad_delta, bad_shape, excerpt, header_text, Body, ChatRequest, Delta, DialectImpl,
-    EmbeddingBatch, FinishReason, Part, ProviderError, Reply,
+    bad_delta, bad_shape, excerpt, header_text, names_mode, says_unsupported, Body, ChatRequest,
+    Delta, DialectImpl, EmbeddingBatch, FinishReason, Part, ProviderError, Rejection, Reply,
 };
 use crate::error::Error;
 use crate::models::ModelInfo;
@@ -144,6 +144,50 @@ impl DialectImpl for OpenAi {
             COMPATIBLE_EMBED_BATCH_LIMIT
         }
     }
+}
+
+/// How OpenAI and the servers that copy its protocol reject a mode or a schema (see
+/// [`DialectImpl::rejection`](super::DialectImpl::rejection)), from their own words:
+///
+/// - OpenAI, a schema its strict mode cannot take: 400 `invalid_request_error`, param
+///   `response_format`, "Invalid schema for response_format 'T': In context=(), ..." (for tools,
+///   "Invalid schema for function 'T': ..."). The schema is wrong, not the mode.
+/// - OpenAI, a model without the mode: "Invalid parameter: 'response_format' of type
+///   'json_schema' is not supported with this model", "'tools' is not supported with this model"
+///   (`unsupported_parameter`); Azure's older API versions: "Unrecognized request argument
+///   supplied: tools".
+/// - llama.cpp: "response_format type must be one of \"text\" or \"json_object\"" (before it
+///   knew `json_schema`), "tools param requires --jinja flag"; a schema its grammar converter cannot
+///   take: "JSON schema conversion failed", "Unrecognized schema", "failed to parse grammar".
+/// - vLLM: "The provided JSON schema contains features not supported by ..." (a schema problem),
+///   pydantic's "Extra inputs are not permitted" for a field it does not know.
+/// - Ollama's `/v1`: "... does not support tools"; "invalid JSON schema in format".
+///
+/// Both parts must be there for a fallback: words naming the mode's part of the request *and*
+/// words saying it is unsupported. A 400 that only mentions `response_format` (a proxy's page, a
+/// transient failure) is [`Rejection::Other`].
+pub(crate) fn rejection(mode: Mode, status: u16, code: Option<&str>, message: &str) -> Rejection {
+    if !matches!(status, 400 | 422) || mode == Mode::Prompt {
+        return Rejection::Other;
+    }
+    let text = format!("{} {}", message, code.unwrap_or("")).to_ascii_lowercase();
+    let schema_invalid = [
+        "invalid schema for response_format",
+        "invalid schema for function",
+        "invalid_json_schema",
+        "json schema conversion failed",
+        "unrecognized schema",
+        "failed to parse grammar",
+        "invalid json schema",
+        "contains features not supported",
+    ];
+    if schema_invalid.iter().any(|w| text.contains(w)) {
+        return Rejection::SchemaInvalid;
+    }
+    if names_mode(mode, &text) && says_unsupported(&text) {
+        return Rejection::ModeUnsupported;
+    }
+    Rejection::Other
 }
 
 /// Texts per embeddings request to an OpenAI-compatible server.
@@ -728,6 +772,47 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each provider's words for a rejection, read for the mode the request was sent in.
+    #[test]
+    fn rejections_read_as_the_providers_word_them() {
+        use Mode::{JsonObject, JsonSchema, Prompt, Tools};
+        use Rejection::{ModeUnsupported, Other, SchemaInvalid};
+        let cases: &[(Mode, u16, Option<&str>, &str, Rejection)] = &[
+            // OpenAI
+            (JsonSchema, 400, None, "Invalid schema for response_format 'Event': In context=(), 'additionalProperties' is required to be supplied and to be false.", SchemaInvalid),
+            (Tools, 400, Some("invalid_function_parameters"), "Invalid schema for function 'Event': In context=('properties', 'when'), 'format' is not permitted.", SchemaInvalid),
+            (JsonSchema, 400, None, "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.", ModeUnsupported),
+            (JsonObject, 400, None, "Invalid parameter: 'response_format' of type 'json_object' is not supported with this model.", ModeUnsupported),
+            (Tools, 400, Some("unsupported_parameter"), "Unsupported parameter: 'tools' is not supported with this model.", ModeUnsupported),
+            (Tools, 400, None, "Unrecognized request argument supplied: tools", ModeUnsupported),
+            // The rejection is about another mode than the one sent: not this mode's.
+            (JsonSchema, 400, None, "'tools' is not supported with this model.", Other),
+            (Tools, 400, None, "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.", Other),
+            // Words of the mode, but nothing unsupported: a transient or unrelated failure.
+            (JsonSchema, 400, None, "upstream reset while forwarding response_format", Other),
+            (JsonSchema, 400, Some("model_not_found"), "The model `nope` does not exist", Other),
+            (JsonSchema, 500, None, "response_format json_schema is not supported", Other),
+            (Prompt, 400, None, "response_format is not supported", Other),
+            // llama.cpp
+            (JsonSchema, 400, None, "response_format type must be one of \"text\" or \"json_object\", but got: json_schema", ModeUnsupported),
+            (Tools, 500, None, "tools param requires --jinja flag", Other),
+            (Tools, 400, None, "tools param requires --jinja flag", ModeUnsupported),
+            (JsonSchema, 400, None, "JSON schema conversion failed:\nUnrecognized schema: {}", SchemaInvalid),
+            // vLLM
+            (JsonSchema, 400, None, "The provided JSON schema contains features not supported by xgrammar.", SchemaInvalid),
+            (Tools, 400, None, "tool_choice: Extra inputs are not permitted", ModeUnsupported),
+            // Ollama's /v1
+            (Tools, 400, None, "registry.ollama.ai/library/gemma2:2b does not support tools", ModeUnsupported),
+        ];
+        for (mode, status, code, message, expected) in cases {
+            assert_eq!(
+                rejection(*mode, *status, *code, message),
+                *expected,
+                "{mode} {status} {message}"
+            );
+        }
+    }
 
     #[test]
     fn an_html_error_page_is_summed_up_in_a_line() {

@@ -153,7 +153,8 @@ impl Call {
 
 /// Opens the next attempt of a typed stream: counts it, asks for a stream with the conversation so
 /// far, and falls back to a simpler mode where the server rejects an automatically chosen one (a new
-/// mode sends new instructions, so the conversation starts over), as a plain extraction does.
+/// mode sends new instructions, so the conversation starts over, keeping what was spent), as a
+/// plain extraction does; the budget and request limit are checked as a plain extraction checks them.
 pub(crate) async fn open_attempt(
     run: &mut Run<'_>,
     state: &mut Option<Attempts>,
@@ -161,6 +162,9 @@ pub(crate) async fn open_attempt(
 ) -> Result<Call, Error> {
     loop {
         let attempts = state.get_or_insert_with(|| run.begin(input));
+        if attempts.made == attempts.before {
+            run.check_budget(attempts)?;
+        }
         attempts.made += 1;
         let opened = run
             .client
@@ -174,16 +178,14 @@ pub(crate) async fn open_attempt(
             .await;
         match opened {
             Ok(deltas) => return Ok(Call::new(deltas, run.mode)),
-            Err(err) => {
-                run.fall_back(err)?;
-                *state = None;
-            }
+            Err(err) => run.fall_back(err, attempts, input)?,
         }
     }
 }
 
-/// A cut in this attempt, with the tokens of the earlier attempts added, so a `Truncated` from a
-/// stream reports what the whole extraction spent, as a plain extraction's does.
+/// An error in the middle of this attempt's stream, with what the earlier attempts spent, as a
+/// plain extraction reports it: a cut gets their tokens added; another error (a provider's error
+/// event, say) after earlier attempts is wrapped in [`Error::AfterAttempts`].
 pub(crate) fn with_earlier_usage(err: Error, state: Option<&Attempts>) -> Error {
     let earlier = state.map(|s| s.usage).unwrap_or_default();
     match err {
@@ -195,6 +197,19 @@ pub(crate) fn with_earlier_usage(err: Error, state: Option<&Attempts>) -> Error 
             partial,
             usage: earlier + usage,
             cause,
+        },
+        error @ (Error::Api { .. }
+        | Error::RateLimited { .. }
+        | Error::Transport { .. }
+        | Error::Timeout { .. }
+        | Error::UnexpectedResponse { .. }) => match state {
+            Some(state) if state.made > 1 => Error::AfterAttempts {
+                error: Box::new(error),
+                attempts: state.made,
+                requests: state.requests.sent(),
+                usage: earlier,
+            },
+            _ => error,
         },
         other => other,
     }

@@ -222,7 +222,8 @@ impl<T: Extract> Driver<'_, T> {
         let reply = match call.into_reply() {
             Ok(reply) => reply,
             Err(err) => {
-                self.ready.push_back(Err(err));
+                self.ready
+                    .push_back(Err(with_earlier_usage(err, self.state.as_ref())));
                 return;
             }
         };
