@@ -182,7 +182,41 @@ impl<T: Extract> Extract for Vec<T> {
 /// scalar, an enum, or an `Option` of one.
 ///
 /// `#[derive(Extract)]` implements it; implement it by hand for a type with a hand-written
-/// `JsonSchema` that you know to be strict (and assert it in a test with [`schema::problems`]).
+/// `JsonSchema` that you know to be strict (and assert it in a test with [`schema::problems`]). A
+/// value that appears only once complete (a scalar, a code, a date) is its own partial form:
+///
+/// ```
+/// use extract::stream::{feed_atomic, Event, Seg};
+/// use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+///
+/// /// An IATA airport code, with a schema written by hand.
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Airport(String);
+///
+/// impl JsonSchema for Airport {
+///     fn schema_name() -> std::borrow::Cow<'static, str> {
+///         "Airport".into()
+///     }
+///     fn json_schema(_: &mut SchemaGenerator) -> Schema {
+///         json_schema!({"type": "string", "pattern": "^[A-Z]{3}$"})
+///     }
+/// }
+///
+/// impl extract::Enforceable for Airport {
+///     type Partial = Self;
+///     fn feed(slot: &mut Option<Self>, at: &[Seg], event: &Event<'_>) {
+///         feed_atomic(slot, at, event)
+///     }
+/// }
+///
+/// // Now a field of a derived type.
+/// #[derive(Debug, serde::Deserialize, JsonSchema, extract::Extract)]
+/// struct Flight {
+///     from: Airport,
+///     to: Airport,
+/// }
+/// # assert_eq!(extract::schema::problems::<Flight>(extract::schema::Target::OpenAi), vec![]);
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be enforced by a strict structured-output provider",
     label = "this field's schema cannot be enforced",
