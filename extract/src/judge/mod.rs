@@ -6,6 +6,7 @@ pub(crate) mod locate;
 mod tree;
 
 use std::any::Any;
+use std::fmt;
 
 use jsonschema::Validator;
 use serde_json::Value;
@@ -60,11 +61,16 @@ fn explained<T: Extract>(
     validator: &Validator<Tree>,
     text: &str,
 ) -> Result<T, Vec<Violation>> {
-    let (value, prefix) = value_of(schema, text)?;
+    let (value, prefix) = value_of(schema, validator, text)?;
     let errors: Vec<Violation> = validator
         .iter_errors(&Doc::of(&value))
         .take(MAX_ERRORS)
-        .map(|err| Violation::new(format!("{prefix}{}", err.instance_path()), err.to_string()))
+        .map(|err| {
+            Violation::new(
+                format!("{prefix}{}", err.instance_path()),
+                bounded(&err, MAX_MESSAGE_BYTES),
+            )
+        })
         .collect();
     if !errors.is_empty() {
         return Err(errors);
@@ -74,12 +80,12 @@ fn explained<T: Extract>(
     match T::deserialize(value) {
         Ok(parsed) => Ok(parsed),
         Err(_) => {
-            let (value, _) = value_of(schema, text)?;
+            let (value, _) = value_of(schema, validator, text)?;
             serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
                 let path = pointer(err.path());
                 vec![Violation::new(
                     format!("{prefix}{path}"),
-                    err.into_inner().to_string(),
+                    bounded(err.inner(), MAX_MESSAGE_BYTES),
                 )]
             })
         }
@@ -87,14 +93,86 @@ fn explained<T: Extract>(
 }
 
 /// The reply's value as the schema sees it: located, unwrapped, and with the nulls lowering added
-/// removed; and the path prefix of the wrapper, if any.
-fn value_of(schema: &Prepared, text: &str) -> Result<(Value, String), Vec<Violation>> {
-    let value = locate::locate(text).map_err(|message| vec![Violation::new("", message)])?;
-    let (mut value, prefix) = unwrap(schema, value);
-    if schema.strips_nulls {
-        strip_added_nulls(&mut value, &schema.original, &schema.original, 0);
+/// removed; and the path prefix of the wrapper, if any. Where prose holds several JSON values (an
+/// example, then the answer), the first that the schema accepts is the one; when none is, the
+/// first one, whose errors the model then hears.
+fn value_of(
+    schema: &Prepared,
+    validator: &Validator<Tree>,
+    text: &str,
+) -> Result<(Value, String), Vec<Violation>> {
+    locate::locate_with(text, |value| {
+        let (mut value, prefix) = unwrap(schema, value);
+        if schema.strips_nulls {
+            strip_added_nulls(&mut value, &schema.original, &schema.original, 0);
+        }
+        if validator.is_valid(&Doc::of(&value)) {
+            Ok((value, prefix))
+        } else {
+            Err((value, prefix))
+        }
+    })
+    .map_err(|message| vec![Violation::new("", message)])
+}
+
+/// The most bytes of one violation's message: a message quotes the offending value, which can be
+/// megabytes (the reply itself keeps all of it).
+pub(crate) const MAX_MESSAGE_BYTES: usize = 1_024;
+
+/// `text` cut to at most `max` bytes (at a character boundary), saying how many bytes were cut.
+pub(crate) fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return text.into();
     }
-    Ok((value, prefix))
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let kept = text.get(..cut).unwrap_or_default();
+    format!("{kept}… [cut {} bytes]", text.len() - cut).into()
+}
+
+/// What `shown` displays, cut to at most `max` bytes as [`clip`] cuts, without ever holding more
+/// than that: a validation error formats the offending value, however large, on demand.
+pub(crate) fn bounded(shown: &dyn fmt::Display, max: usize) -> String {
+    let mut out = Bounded {
+        kept: String::new(),
+        max,
+        cut: 0,
+    };
+    let _ = fmt::write(&mut out, format_args!("{shown}"));
+    if out.cut > 0 {
+        out.kept.push_str(&format!("… [cut {} bytes]", out.cut));
+    }
+    out.kept
+}
+
+/// A writer that keeps the first `max` bytes (whole characters) and counts the rest.
+struct Bounded {
+    kept: String,
+    max: usize,
+    cut: usize,
+}
+
+impl fmt::Write for Bounded {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.cut == 0 {
+            let room = self.max.saturating_sub(self.kept.len());
+            if s.len() <= room {
+                self.kept.push_str(s);
+                return Ok(());
+            }
+            let mut end = room;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.kept.push_str(s.get(..end).unwrap_or_default());
+            self.cut += s.len() - end;
+        } else {
+            self.cut += s.len();
+        }
+        Ok(())
+    }
 }
 
 /// A request's own check (`ExtractRequest::validate_with`), its error text meant for the model. It

@@ -5,6 +5,8 @@
 //! whole documents (serde_json), or re-parse the accumulated text per chunk (partial-JSON fixers),
 //! which makes a stream's cost grow with the square of its length.
 
+use std::collections::HashSet;
+
 /// One step of the path from the root to a value: an object's key or an array's index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Seg {
@@ -69,6 +71,10 @@ impl std::error::Error for ParseError {}
 /// place in the grammar, so each byte is looked at a bounded number of times however the input is
 /// split, and memory is the input plus the nesting depth. Nothing recurses: a nesting bomb is a
 /// [`ParseError`] at [`Parser::max_depth`], not a stack overflow.
+///
+/// An object that repeats a key is a [`ParseError`] at the second one, before its value: which of
+/// the two would count is not the parser's to choose (nor a partial value's, which would otherwise
+/// show both, one after the other).
 ///
 /// The input must be UTF-8 throughout (a model's reply is text): a byte sequence that is not is a
 /// [`ParseError`] wherever it is, prose and trailing text included, since the events and
@@ -140,6 +146,7 @@ impl Parser {
                 lenient,
                 max_depth: Parser::DEFAULT_MAX_DEPTH,
                 frames: Vec::new(),
+                seen: Vec::new(),
                 path: Vec::new(),
                 value_start: 0,
                 run_start: 0,
@@ -383,6 +390,9 @@ struct Machine {
     max_depth: usize,
     /// The open containers, innermost last.
     frames: Vec<Frame>,
+    /// The keys already read in each open object, innermost last (one set per object frame): a
+    /// key is moved here from the path when its value ends.
+    seen: Vec<HashSet<Box<str>>>,
     /// The path of the value being read (one segment per open container once its first key or
     /// element started).
     path: Vec<Seg>,
@@ -440,7 +450,7 @@ impl Machine {
                     };
                     i += n;
                     match rest.get(n) {
-                        Some(b'"') => self.end_string(text, i, key, sink),
+                        Some(b'"') => self.end_string(text, i, key, sink)?,
                         Some(b'\\') => {
                             self.take_run(text, i, key);
                             self.state = State::Str {
@@ -535,7 +545,11 @@ impl Machine {
                     let object = self.frames.last().is_some_and(|frame| frame.object);
                     match (object, b) {
                         (true, b',') => {
-                            self.path.pop();
+                            if let (Some(Seg::Key(key)), Some(seen)) =
+                                (self.path.pop(), self.seen.last_mut())
+                            {
+                                seen.insert(key);
+                            }
                             self.state = State::Key;
                         }
                         (false, b',') => {
@@ -595,6 +609,9 @@ impl Machine {
                 sink(&self.path, &Event::Open);
                 let object = b == b'{';
                 self.frames.push(Frame { start: i, object });
+                if object {
+                    self.seen.push(HashSet::new());
+                }
                 if object {
                     State::FirstKey
                 } else {
@@ -839,9 +856,22 @@ impl Machine {
         i: usize,
         key: bool,
         sink: &mut S,
-    ) {
+    ) -> Result<(), ParseError> {
         if key {
             self.take_run(text, i, true);
+            if self
+                .seen
+                .last()
+                .is_some_and(|seen| seen.contains(self.key.as_str()))
+            {
+                return Err(ParseError::new(
+                    i,
+                    format!(
+                        "the key `{}` appears more than once in one object",
+                        crate::judge::clip(&self.key, 100)
+                    ),
+                ));
+            }
             // An exact copy: the key's buffer stays for the next key.
             self.path.push(Seg::Key(Box::from(self.key.as_str())));
             self.state = State::Colon;
@@ -849,6 +879,7 @@ impl Machine {
             self.emit_text(text, i, sink);
             self.close_scalar(text, i + 1, sink);
         }
+        Ok(())
     }
 
     /// Closes the string, number or literal that started at `value_start` and ends before `end`.
@@ -866,6 +897,9 @@ impl Machine {
         sink: &mut S,
     ) {
         if let Some(frame) = self.frames.pop() {
+            if frame.object {
+                self.seen.pop();
+            }
             let raw = text.get(frame.start..=i).unwrap_or_default();
             sink(&self.path, &Event::Close(raw));
         }
@@ -900,5 +934,39 @@ impl Machine {
                 "the input ended before the JSON value was complete",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(chunks: &[&str]) -> (Vec<String>, Result<(), ParseError>) {
+        let mut parser = Parser::lenient();
+        let mut seen = Vec::new();
+        for chunk in chunks {
+            let fed = parser.feed(chunk.as_bytes(), |path, event| {
+                seen.push(format!("{path:?} {event:?}"))
+            });
+            if fed.is_err() {
+                return (seen, fed);
+            }
+        }
+        let end = parser.finish(|_, _| {});
+        (seen, end)
+    }
+
+    #[test]
+    fn a_repeated_key_stops_the_parser_before_its_value() {
+        let (seen, end) = events(&[r#"{"name":"fir"#, r#"st","n"#, r#"ame":"second"}"#]);
+        let err = end.expect_err("a repeated key");
+        assert!(
+            err.message().contains("`name` appears more than once"),
+            "{err}"
+        );
+        assert!(!seen.iter().any(|e| e.contains("second")), "{seen:?}");
+        // The same keys in sibling and nested objects are fine.
+        let (_, end) = events(&[r#"{"a":{"a":1,"b":[{"a":2},{"a":3}]},"b":{"a":4}}"#]);
+        assert_eq!(end, Ok(()));
     }
 }
