@@ -82,17 +82,20 @@ fn explained<T: Extract>(
     validator: &Validator<Tree>,
     text: &str,
 ) -> Result<T, Vec<Violation>> {
-    let (value, prefix) = value_of(schema, validator, text)?;
-    let errors = errors(validator, &Doc::of(&value), &prefix);
-    if !errors.is_empty() {
-        return Err(errors);
+    let Found {
+        value,
+        prefix,
+        valid,
+    } = value_of(schema, validator, text)?;
+    if !valid {
+        return Err(errors(validator, &Doc::of(&value), &prefix));
     }
     // Deserialized without tracking the path, which costs a copy of every key; when it fails, the
     // value is read again with tracking to say where.
     match T::deserialize(value) {
         Ok(parsed) => Ok(parsed),
         Err(_) => {
-            let (value, _) = value_of(schema, validator, text)?;
+            let Found { value, .. } = value_of(schema, validator, text)?;
             serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
                 let path = pointer(err.path());
                 vec![Violation::new(
@@ -104,24 +107,39 @@ fn explained<T: Extract>(
     }
 }
 
-/// The reply's value as the schema sees it: located, unwrapped, and with the nulls lowering added
-/// removed; and the path prefix of the wrapper, if any. Where prose holds several JSON values (an
-/// example, then the answer), the first that the schema accepts is the one; when none is, the
-/// first one, whose errors the model then hears.
+/// The reply's value as the schema sees it.
+struct Found {
+    /// Located, unwrapped, and with the nulls lowering added removed.
+    value: Value,
+    /// The path prefix of the wrapper, if any.
+    prefix: String,
+    /// Whether the schema accepts it.
+    valid: bool,
+}
+
+/// The reply's value: where prose holds several JSON values (an example, then the answer), the
+/// first that the schema accepts is the one; when none is, the first one, whose errors the model
+/// then hears.
 fn value_of(
     schema: &Prepared,
     validator: &Validator<Tree>,
     text: &str,
-) -> Result<(Value, String), Vec<Violation>> {
+) -> Result<Found, Vec<Violation>> {
     locate::locate_with(text, |value| {
         let (mut value, prefix) = unwrap(schema, value);
         if schema.strips_nulls {
             strip_added_nulls(&mut value, &schema.original, &schema.original, 0);
         }
-        if validator.is_valid(&Doc::of(&value)) {
-            Ok((value, prefix))
+        let valid = validator.is_valid(&Doc::of(&value));
+        let found = Found {
+            value,
+            prefix,
+            valid,
+        };
+        if valid {
+            Ok(found)
         } else {
-            Err((value, prefix))
+            Err(found)
         }
     })
     .map_err(|message| vec![Violation::new("", message)])
