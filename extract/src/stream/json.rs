@@ -146,7 +146,7 @@ impl Parser {
                 lenient,
                 max_depth: Parser::DEFAULT_MAX_DEPTH,
                 frames: Vec::new(),
-                seen: Vec::new(),
+                seen: Seen::default(),
                 path: Vec::new(),
                 value_start: 0,
                 run_start: 0,
@@ -390,9 +390,9 @@ struct Machine {
     max_depth: usize,
     /// The open containers, innermost last.
     frames: Vec<Frame>,
-    /// The keys already read in each open object, innermost last (one set per object frame): a
-    /// key is moved here from the path when its value ends.
-    seen: Vec<HashSet<Box<str>>>,
+    /// The keys already read in each open object: a key is moved here from the path when its value
+    /// ends.
+    seen: Seen,
     /// The path of the value being read (one segment per open container once its first key or
     /// element started).
     path: Vec<Seg>,
@@ -405,6 +405,60 @@ struct Machine {
     decoded: String,
     /// The object key being read, unescaped.
     key: String,
+}
+
+/// The keys read so far in each open object, to refuse a repeated one. Small objects (most of
+/// them) cost no allocation of their own: their keys sit in one shared list and are compared in
+/// turn; an object with more than [`Seen::SCAN`] keys moves its keys to a hashed set, so a huge
+/// object is not quadratic.
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    /// The keys of the open objects that have few, innermost last.
+    keys: Vec<Box<str>>,
+    /// Per open object, innermost last: where its keys start in `keys`, or its set.
+    objects: Vec<(usize, Option<HashSet<Box<str>>>)>,
+}
+
+impl Seen {
+    const SCAN: usize = 16;
+
+    fn open(&mut self) {
+        self.objects.push((self.keys.len(), None));
+    }
+
+    fn close(&mut self) {
+        if let Some((from, _)) = self.objects.pop() {
+            self.keys.truncate(from);
+        }
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        match self.objects.last() {
+            Some((_, Some(set))) => set.contains(key),
+            Some((from, None)) => self
+                .keys
+                .get(*from..)
+                .is_some_and(|keys| keys.iter().any(|k| **k == *key)),
+            None => false,
+        }
+    }
+
+    fn insert(&mut self, key: Box<str>) {
+        let Some((from, set)) = self.objects.last_mut() else {
+            return;
+        };
+        match set {
+            Some(set) => {
+                set.insert(key);
+            }
+            None if self.keys.len().saturating_sub(*from) >= Seen::SCAN => {
+                let mut many: HashSet<Box<str>> = self.keys.drain(*from..).collect();
+                many.insert(key);
+                *set = Some(many);
+            }
+            None => self.keys.push(key),
+        }
+    }
 }
 
 fn is_whitespace(b: u8) -> bool {
@@ -545,10 +599,8 @@ impl Machine {
                     let object = self.frames.last().is_some_and(|frame| frame.object);
                     match (object, b) {
                         (true, b',') => {
-                            if let (Some(Seg::Key(key)), Some(seen)) =
-                                (self.path.pop(), self.seen.last_mut())
-                            {
-                                seen.insert(key);
+                            if let Some(Seg::Key(key)) = self.path.pop() {
+                                self.seen.insert(key);
                             }
                             self.state = State::Key;
                         }
@@ -610,7 +662,7 @@ impl Machine {
                 let object = b == b'{';
                 self.frames.push(Frame { start: i, object });
                 if object {
-                    self.seen.push(HashSet::new());
+                    self.seen.open();
                 }
                 if object {
                     State::FirstKey
@@ -859,11 +911,7 @@ impl Machine {
     ) -> Result<(), ParseError> {
         if key {
             self.take_run(text, i, true);
-            if self
-                .seen
-                .last()
-                .is_some_and(|seen| seen.contains(self.key.as_str()))
-            {
+            if self.seen.contains(&self.key) {
                 return Err(ParseError::new(
                     i,
                     format!(
@@ -898,7 +946,7 @@ impl Machine {
     ) {
         if let Some(frame) = self.frames.pop() {
             if frame.object {
-                self.seen.pop();
+                self.seen.close();
             }
             let raw = text.get(frame.start..=i).unwrap_or_default();
             sink(&self.path, &Event::Close(raw));
@@ -968,5 +1016,15 @@ mod tests {
         // The same keys in sibling and nested objects are fine.
         let (_, end) = events(&[r#"{"a":{"a":1,"b":[{"a":2},{"a":3}]},"b":{"a":4}}"#]);
         assert_eq!(end, Ok(()));
+        // Past the keys compared in turn, a set: a repeat found there, and siblings left alone.
+        let keys = |n: usize| (0..n).map(|i| format!("\"k{i}\":{i}")).collect::<Vec<_>>();
+        let big = format!("{{{}}}", keys(1_000).join(","));
+        let doc = format!(r#"{{"x":{{"k1":1}},"y":{big},"k1":[{big}],"z":{{"k1":{big}}}}}"#);
+        assert_eq!(events(&[&doc]).1, Ok(()));
+        for n in [3, 16, 17, 40] {
+            let doc = format!("{{{},\"k{}\":0}}", keys(n).join(","), n - 1);
+            let err = events(&[&doc]).1.expect_err("a repeated key");
+            assert!(err.message().contains(&format!("`k{}`", n - 1)), "{err}");
+        }
     }
 }
