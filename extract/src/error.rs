@@ -93,6 +93,10 @@ pub enum Error {
     },
 
     /// The model's output was still invalid when the reasks were spent (or stopped early).
+    ///
+    /// Its `Display` shows the first five errors, each cut to 300 bytes with the number of bytes cut
+    /// ("… [cut N bytes]"), so printing it stays short however large the reply; the fields keep the
+    /// evidence (each error's message is itself cut to 1 KiB, since it quotes the offending value).
     #[error("{}", InvalidDisplay { errors, attempts: *attempts, stop: *stop })]
     Invalid {
         /// The last reply's text, exactly as received.
@@ -347,6 +351,10 @@ pub enum StopReason {
     RequestLimit,
 }
 
+/// The most bytes of one violation that [`Error::Invalid`]'s `Display` shows; the rest is counted
+/// ("… [cut N bytes]").
+const MAX_SHOWN_BYTES: usize = 300;
+
 struct InvalidDisplay<'a> {
     errors: &'a [Violation],
     attempts: u32,
@@ -367,8 +375,11 @@ impl fmt::Display for InvalidDisplay<'_> {
             "invalid output after {} attempt(s) ({why})",
             self.attempts
         )?;
+        // Bounded: a message quotes the offending value and a path its keys, which a reply can make
+        // megabytes long; `raw` and `errors` keep all of it.
         for (i, err) in self.errors.iter().take(5).enumerate() {
-            write!(f, "{} {err}", if i == 0 { ":" } else { ";" })?;
+            let shown = crate::judge::bounded(err, MAX_SHOWN_BYTES);
+            write!(f, "{} {shown}", if i == 0 { ":" } else { ";" })?;
         }
         if self.errors.len() > 5 {
             write!(f, "; and {} more", self.errors.len() - 5)?;

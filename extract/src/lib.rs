@@ -165,9 +165,13 @@ pub trait Extract:
 /// A list of values: the model answers `{"items": [...]}` (strict roots must be objects), each element
 /// checked by the element type's schema and `validate`. Stream its elements as they complete with
 /// [`ExtractRequest::elements`].
+///
+/// The element type's `description` and `instructions` are the list's: what describes one value, or
+/// says how to extract it, holds for each of the list's.
 impl<T: Extract> Extract for Vec<T> {
     const NAME: &'static str = "list";
-    const INSTRUCTIONS: Option<&'static str> = None;
+    const DESCRIPTION: Option<&'static str> = T::DESCRIPTION;
+    const INSTRUCTIONS: Option<&'static str> = T::INSTRUCTIONS;
     const WRAP_KEY: &'static str = "items";
 
     fn validate(&self) -> Result<(), String> {

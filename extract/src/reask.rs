@@ -4,6 +4,7 @@
 
 use crate::dialect::Turn;
 use crate::error::Violation;
+use crate::judge::clip;
 use crate::request::{Input, Mode, Role};
 use crate::schema::Prepared;
 
@@ -11,7 +12,9 @@ use crate::schema::Prepared;
 pub(crate) const MAX_QUOTED_CHARS: usize = 8_192;
 /// The most errors listed in one reask.
 const MAX_LISTED_ERRORS: usize = 20;
-const MAX_ERROR_CHARS: usize = 300;
+/// The most bytes of one error's path, and of its message, in a reask (the message quotes the
+/// offending value, which can be megabytes); each says how much was cut.
+const MAX_ERROR_BYTES: usize = 300;
 
 /// The system turn and the input. The user's text always goes in a user turn of its own, never into
 /// the instructions: text from the outside world must not gain the authority of instructions.
@@ -127,10 +130,8 @@ fn feedback(errors: &[Violation]) -> String {
         } else {
             &err.path
         };
-        let message = match err.message.char_indices().nth(MAX_ERROR_CHARS) {
-            None => err.message.as_str(),
-            Some((cut, _)) => &err.message[..cut],
-        };
+        let path = clip(path, MAX_ERROR_BYTES);
+        let message = clip(&err.message, MAX_ERROR_BYTES);
         text.push_str(&format!("- {path}: {message}\n"));
     }
     if errors.len() > MAX_LISTED_ERRORS {
@@ -162,6 +163,10 @@ mod tests {
         let text = feedback(&errors);
         assert!(text.contains("- /items/0: "));
         assert!(text.contains("- and 30 more"));
+        assert!(text.contains(&format!("{}… [cut 700 bytes]\n", "y".repeat(300))));
+        let long_path = Violation::new(format!("/{}", "k".repeat(5_000)), "bad");
+        let text = feedback(&[long_path]);
+        assert!(text.contains("… [cut 4701 bytes]: bad"), "{text}");
         assert!(text.len() < 7_000, "{}", text.len());
     }
 }

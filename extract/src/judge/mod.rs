@@ -6,6 +6,7 @@ pub(crate) mod locate;
 mod tree;
 
 use std::any::Any;
+use std::fmt;
 
 use jsonschema::Validator;
 use serde_json::Value;
@@ -27,7 +28,8 @@ pub(crate) fn judge<T: Extract>(schema: &Prepared, text: &str) -> Result<T, Vec<
         )]
     })?;
     let parsed = match usual::<T>(schema, validator, text) {
-        Some(parsed) => parsed,
+        Some(Ok(parsed)) => parsed,
+        Some(Err(errors)) => return Err(errors),
         None => explained::<T>(schema, validator, text)?,
     };
     parsed.validate().map_err(|message| {
@@ -38,19 +40,39 @@ pub(crate) fn judge<T: Extract>(schema: &Prepared, text: &str) -> Result<T, Vec<
 }
 
 /// The usual reply, judged at the least cost: bare JSON for a type whose root is an object and whose
-/// replies need no `null` removed, valid, and deserialized from the text itself. `None` for anything
-/// else (JSON to find in prose, a wrapped root, an invalid reply), which [`explained`] handles and,
-/// when it fails, explains; both accept exactly the same replies.
-fn usual<T: Extract>(schema: &Prepared, validator: &Validator<Tree>, text: &str) -> Option<T> {
+/// replies need no `null` removed, read into the light tree, validated, and deserialized from the
+/// text itself; when invalid, its errors, read from the same tree (the locator would find this same
+/// value, the whole reply, so [`explained`] would find the same errors, at the cost of another
+/// copy of the reply). `None` for anything else (JSON to find in prose, a wrapped root, a repeated
+/// key, a value serde refuses), which [`explained`] handles; both accept exactly the same replies.
+fn usual<T: Extract>(
+    schema: &Prepared,
+    validator: &Validator<Tree>,
+    text: &str,
+) -> Option<Result<T, Vec<Violation>>> {
     if schema.wrap_key.is_some() || schema.strips_nulls {
         return None;
     }
     let text = text.trim().trim_start_matches('\u{feff}');
     let doc: Doc<'_> = serde_json::from_str(text).ok()?;
     if !validator.is_valid(&doc) {
-        return None;
+        return Some(Err(errors(validator, &doc, "")));
     }
-    serde_json::from_str(text).ok()
+    serde_json::from_str(text).ok().map(Ok)
+}
+
+/// Every error of a value the schema refuses (up to [`MAX_ERRORS`]), with its path below `prefix`.
+fn errors(validator: &Validator<Tree>, doc: &Doc<'_>, prefix: &str) -> Vec<Violation> {
+    validator
+        .iter_errors(doc)
+        .take(MAX_ERRORS)
+        .map(|err| {
+            Violation::new(
+                format!("{prefix}{}", err.instance_path()),
+                message(&err, doc),
+            )
+        })
+        .collect()
 }
 
 /// The full judgement: locate (and repair) the JSON, unwrap it, validate it collecting every error
@@ -60,41 +82,175 @@ fn explained<T: Extract>(
     validator: &Validator<Tree>,
     text: &str,
 ) -> Result<T, Vec<Violation>> {
-    let (value, prefix) = value_of(schema, text)?;
-    let errors: Vec<Violation> = validator
-        .iter_errors(&Doc::of(&value))
-        .take(MAX_ERRORS)
-        .map(|err| Violation::new(format!("{prefix}{}", err.instance_path()), err.to_string()))
-        .collect();
-    if !errors.is_empty() {
-        return Err(errors);
+    let Found {
+        value,
+        prefix,
+        valid,
+    } = value_of(schema, validator, text)?;
+    if !valid {
+        return Err(errors(validator, &Doc::of(&value), &prefix));
     }
     // Deserialized without tracking the path, which costs a copy of every key; when it fails, the
     // value is read again with tracking to say where.
     match T::deserialize(value) {
         Ok(parsed) => Ok(parsed),
         Err(_) => {
-            let (value, _) = value_of(schema, text)?;
+            let Found { value, .. } = value_of(schema, validator, text)?;
             serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
                 let path = pointer(err.path());
                 vec![Violation::new(
                     format!("{prefix}{path}"),
-                    err.into_inner().to_string(),
+                    bounded(err.inner(), MAX_MESSAGE_BYTES),
                 )]
             })
         }
     }
 }
 
-/// The reply's value as the schema sees it: located, unwrapped, and with the nulls lowering added
-/// removed; and the path prefix of the wrapper, if any.
-fn value_of(schema: &Prepared, text: &str) -> Result<(Value, String), Vec<Violation>> {
-    let value = locate::locate(text).map_err(|message| vec![Violation::new("", message)])?;
-    let (mut value, prefix) = unwrap(schema, value);
-    if schema.strips_nulls {
-        strip_added_nulls(&mut value, &schema.original, &schema.original, 0);
+/// The reply's value as the schema sees it.
+struct Found {
+    /// Located, unwrapped, and with the nulls lowering added removed.
+    value: Value,
+    /// The path prefix of the wrapper, if any.
+    prefix: String,
+    /// Whether the schema accepts it.
+    valid: bool,
+}
+
+/// The reply's value: where prose holds several JSON values (an example, then the answer), the
+/// first that the schema accepts is the one; when none is, the first one, whose errors the model
+/// then hears.
+fn value_of(
+    schema: &Prepared,
+    validator: &Validator<Tree>,
+    text: &str,
+) -> Result<Found, Vec<Violation>> {
+    locate::locate_with(text, |value| {
+        let (mut value, prefix) = unwrap(schema, value);
+        if schema.strips_nulls {
+            strip_added_nulls(&mut value, &schema.original, &schema.original, 0);
+        }
+        let valid = validator.is_valid(&Doc::of(&value));
+        let found = Found {
+            value,
+            prefix,
+            valid,
+        };
+        if valid {
+            Ok(found)
+        } else {
+            Err(found)
+        }
+    })
+    .map_err(|message| vec![Violation::new("", message)])
+}
+
+/// The most bytes of one violation's message: a message quotes the offending value, which can be
+/// megabytes (the reply itself keeps all of it).
+pub(crate) const MAX_MESSAGE_BYTES: usize = 1_024;
+
+/// The most bytes of the offending value that a violation's message quotes.
+const MAX_QUOTED_VALUE_BYTES: usize = 512;
+
+/// A validation error in words, quoting the offending value up to [`MAX_QUOTED_VALUE_BYTES`]
+/// (read from the reply's tree: the error's own copy of the value, which the validator would build
+/// to print it, is never made) and cut to [`MAX_MESSAGE_BYTES`] in all.
+fn message(err: &jsonschema::ValidationError<'_>, doc: &Doc<'_>) -> String {
+    let mut node = doc;
+    for segment in err.instance_path() {
+        let next = match (&segment, node) {
+            (jsonschema::paths::LocationSegment::Property(key), Doc::Object(members)) => {
+                members.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+            }
+            (jsonschema::paths::LocationSegment::Index(i), Doc::Array(items)) => items.get(*i),
+            _ => None,
+        };
+        match next {
+            Some(next) => node = next,
+            // Not reached (the path is the validator's walk of this tree); the error as it is.
+            None => return bounded(err, MAX_MESSAGE_BYTES),
+        }
     }
-    Ok((value, prefix))
+    let mut quoted = Bounded::new(MAX_QUOTED_VALUE_BYTES);
+    let _ = serde_json::to_writer(&mut quoted, node);
+    bounded(&err.masked_with(quoted.finish()), MAX_MESSAGE_BYTES)
+}
+
+/// `text` cut to at most `max` bytes (at a character boundary), saying how many bytes were cut.
+pub(crate) fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return text.into();
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let kept = text.get(..cut).unwrap_or_default();
+    format!("{kept}… [cut {} bytes]", text.len() - cut).into()
+}
+
+/// What `shown` displays, cut to at most `max` bytes as [`clip`] cuts, without ever holding more
+/// than that: a validation error formats the offending value, however large, on demand.
+pub(crate) fn bounded(shown: &dyn fmt::Display, max: usize) -> String {
+    let mut out = Bounded::new(max);
+    let _ = fmt::write(&mut out, format_args!("{shown}"));
+    out.finish()
+}
+
+/// A writer that keeps the first `max` bytes and counts the rest.
+struct Bounded {
+    kept: Vec<u8>,
+    max: usize,
+    cut: usize,
+}
+
+impl Bounded {
+    fn new(max: usize) -> Self {
+        Bounded {
+            kept: Vec::new(),
+            max,
+            cut: 0,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let room = self.max.saturating_sub(self.kept.len()).min(bytes.len());
+        self.kept
+            .extend_from_slice(bytes.get(..room).unwrap_or_default());
+        self.cut += bytes.len() - room;
+    }
+
+    /// What was kept, to its last whole character, and how many bytes were cut, if any.
+    fn finish(mut self) -> String {
+        let whole = match std::str::from_utf8(&self.kept) {
+            Ok(_) => self.kept.len(),
+            Err(err) => err.valid_up_to(),
+        };
+        self.cut += self.kept.len() - whole;
+        self.kept.truncate(whole);
+        let mut text = String::from_utf8(self.kept).unwrap_or_default();
+        if self.cut > 0 {
+            text.push_str(&format!("… [cut {} bytes]", self.cut));
+        }
+        text
+    }
+}
+
+impl fmt::Write for Bounded {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.push(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A request's own check (`ExtractRequest::validate_with`), its error text meant for the model. It
@@ -246,4 +402,51 @@ fn pointer(path: &serde_path_to_error::Path) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn messages_read_as_the_validators_and_quote_a_bounded_value() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "n": {"type": "integer"},
+                "tags": {"type": "array", "items": {"enum": ["a", "b"]}},
+                "point": {"type": "object", "properties": {"x": {"type": "string"}}}
+            },
+            "required": ["n", "gone"],
+            "additionalProperties": false
+        });
+        let Ok(validator) = jsonschema::options_for::<Tree>().build(&schema) else {
+            panic!("the schema compiles");
+        };
+        let value =
+            json!({"n": 1.5, "tags": ["a", "é\"c"], "point": {"x": [1, {"y": null}]}, "k/~": 1});
+        let doc = Doc::of(&value);
+        let (ours, theirs): (Vec<String>, Vec<String>) = validator
+            .iter_errors(&doc)
+            .map(|err| (message(&err, &doc), err.to_string()))
+            .unzip();
+        assert_eq!(ours.len(), 5, "{ours:?}");
+        assert_eq!(ours, theirs);
+
+        let value = json!({"n": "x".repeat(10_000)});
+        let doc = Doc::of(&value);
+        let messages: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|err| message(&err, &doc))
+            .collect();
+        let expected = format!(
+            "\"{}… [cut 9490 bytes] is not of type \"integer\"",
+            "x".repeat(511)
+        );
+        assert!(messages.contains(&expected), "{messages:?}");
+        assert_eq!(bounded(&"é".repeat(10), 5), "éé… [cut 16 bytes]");
+        assert_eq!(clip(&"é".repeat(10), 5), "éé… [cut 16 bytes]");
+        assert_eq!(clip("short", 5), "short");
+    }
 }

@@ -9,6 +9,7 @@ use std::fmt;
 use jsonschema::json::{cmp, Array, Json, Node, NodeIdentity, Object};
 use jsonschema::JsonType;
 use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Number, Value};
 
 /// Objects with more members than this are not read into a tree (the judge falls back to a
@@ -57,6 +58,21 @@ impl<'a> Doc<'a> {
                     .map(|(k, v)| (k.clone().into_owned(), v.to_value()))
                     .collect::<Map<_, _>>(),
             ),
+        }
+    }
+}
+
+/// Writes the document as `Value` would (for quoting an offending value without making a `Value`
+/// of it).
+impl Serialize for Doc<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Doc::Null => serializer.serialize_unit(),
+            Doc::Bool(b) => serializer.serialize_bool(*b),
+            Doc::Number(n) => n.serialize(serializer),
+            Doc::String(s) => serializer.serialize_str(s),
+            Doc::Array(items) => serializer.collect_seq(items),
+            Doc::Object(members) => serializer.collect_map(members.iter().map(|(k, v)| (k, v))),
         }
     }
 }

@@ -130,14 +130,24 @@ fn shared<T: Extract>(id: TypeId) -> &'static Prepared {
 
 pub(crate) fn build<T: Extract>() -> Prepared {
     let original = original_schema::<T>();
-    let (strict, wrapped) = lower::lower(&original, T::WRAP_KEY, lower::Refs::Keep);
-    let (inlined, _) = lower::lower(&original, T::WRAP_KEY, lower::Refs::Inline);
-    let (lengths, _) = lower::lower_keeping(
+    let (mut strict, wrapped) = lower::lower(&original, T::WRAP_KEY, lower::Refs::Keep);
+    let (mut inlined, _) = lower::lower(&original, T::WRAP_KEY, lower::Refs::Inline);
+    let (mut lengths, _) = lower::lower_keeping(
         &original,
         T::WRAP_KEY,
         lower::Refs::Keep,
         lower::Lengths::Keep,
     );
+    // The wrapper is the root the provider sees: the type's description goes on it too, so that it
+    // reaches the model in every mode (a list of a described type, an enum), not only where the API
+    // has a field for it.
+    if let (true, Some(description)) = (wrapped, T::DESCRIPTION) {
+        for schema in [&mut strict, &mut inlined, &mut lengths] {
+            if let Value::Object(root) = schema {
+                root.insert("description".into(), description.into());
+            }
+        }
+    }
     let validator = jsonschema::options_for::<crate::judge::Tree>()
         .build(&original)
         .map_err(|e| e.to_string());

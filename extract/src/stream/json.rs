@@ -5,6 +5,8 @@
 //! whole documents (serde_json), or re-parse the accumulated text per chunk (partial-JSON fixers),
 //! which makes a stream's cost grow with the square of its length.
 
+use std::collections::HashSet;
+
 /// One step of the path from the root to a value: an object's key or an array's index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Seg {
@@ -69,6 +71,10 @@ impl std::error::Error for ParseError {}
 /// place in the grammar, so each byte is looked at a bounded number of times however the input is
 /// split, and memory is the input plus the nesting depth. Nothing recurses: a nesting bomb is a
 /// [`ParseError`] at [`Parser::max_depth`], not a stack overflow.
+///
+/// An object that repeats a key is a [`ParseError`] at the second one, before its value: which of
+/// the two would count is not the parser's to choose (nor a partial value's, which would otherwise
+/// show both, one after the other).
 ///
 /// The input must be UTF-8 throughout (a model's reply is text): a byte sequence that is not is a
 /// [`ParseError`] wherever it is, prose and trailing text included, since the events and
@@ -140,6 +146,7 @@ impl Parser {
                 lenient,
                 max_depth: Parser::DEFAULT_MAX_DEPTH,
                 frames: Vec::new(),
+                seen: Seen::default(),
                 path: Vec::new(),
                 value_start: 0,
                 run_start: 0,
@@ -383,6 +390,9 @@ struct Machine {
     max_depth: usize,
     /// The open containers, innermost last.
     frames: Vec<Frame>,
+    /// The keys already read in each open object: a key is moved here from the path when its value
+    /// ends.
+    seen: Seen,
     /// The path of the value being read (one segment per open container once its first key or
     /// element started).
     path: Vec<Seg>,
@@ -395,6 +405,60 @@ struct Machine {
     decoded: String,
     /// The object key being read, unescaped.
     key: String,
+}
+
+/// The keys read so far in each open object, to refuse a repeated one. Small objects (most of
+/// them) cost no allocation of their own: their keys sit in one shared list and are compared in
+/// turn; an object with more than [`Seen::SCAN`] keys moves its keys to a hashed set, so a huge
+/// object is not quadratic.
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    /// The keys of the open objects that have few, innermost last.
+    keys: Vec<Box<str>>,
+    /// Per open object, innermost last: where its keys start in `keys`, or its set.
+    objects: Vec<(usize, Option<HashSet<Box<str>>>)>,
+}
+
+impl Seen {
+    const SCAN: usize = 16;
+
+    fn open(&mut self) {
+        self.objects.push((self.keys.len(), None));
+    }
+
+    fn close(&mut self) {
+        if let Some((from, _)) = self.objects.pop() {
+            self.keys.truncate(from);
+        }
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        match self.objects.last() {
+            Some((_, Some(set))) => set.contains(key),
+            Some((from, None)) => self
+                .keys
+                .get(*from..)
+                .is_some_and(|keys| keys.iter().any(|k| **k == *key)),
+            None => false,
+        }
+    }
+
+    fn insert(&mut self, key: Box<str>) {
+        let Some((from, set)) = self.objects.last_mut() else {
+            return;
+        };
+        match set {
+            Some(set) => {
+                set.insert(key);
+            }
+            None if self.keys.len().saturating_sub(*from) >= Seen::SCAN => {
+                let mut many: HashSet<Box<str>> = self.keys.drain(*from..).collect();
+                many.insert(key);
+                *set = Some(many);
+            }
+            None => self.keys.push(key),
+        }
+    }
 }
 
 fn is_whitespace(b: u8) -> bool {
@@ -440,7 +504,7 @@ impl Machine {
                     };
                     i += n;
                     match rest.get(n) {
-                        Some(b'"') => self.end_string(text, i, key, sink),
+                        Some(b'"') => self.end_string(text, i, key, sink)?,
                         Some(b'\\') => {
                             self.take_run(text, i, key);
                             self.state = State::Str {
@@ -535,7 +599,9 @@ impl Machine {
                     let object = self.frames.last().is_some_and(|frame| frame.object);
                     match (object, b) {
                         (true, b',') => {
-                            self.path.pop();
+                            if let Some(Seg::Key(key)) = self.path.pop() {
+                                self.seen.insert(key);
+                            }
                             self.state = State::Key;
                         }
                         (false, b',') => {
@@ -595,6 +661,9 @@ impl Machine {
                 sink(&self.path, &Event::Open);
                 let object = b == b'{';
                 self.frames.push(Frame { start: i, object });
+                if object {
+                    self.seen.open();
+                }
                 if object {
                     State::FirstKey
                 } else {
@@ -839,9 +908,18 @@ impl Machine {
         i: usize,
         key: bool,
         sink: &mut S,
-    ) {
+    ) -> Result<(), ParseError> {
         if key {
             self.take_run(text, i, true);
+            if self.seen.contains(&self.key) {
+                return Err(ParseError::new(
+                    i,
+                    format!(
+                        "the key `{}` appears more than once in one object",
+                        crate::judge::clip(&self.key, 100)
+                    ),
+                ));
+            }
             // An exact copy: the key's buffer stays for the next key.
             self.path.push(Seg::Key(Box::from(self.key.as_str())));
             self.state = State::Colon;
@@ -849,6 +927,7 @@ impl Machine {
             self.emit_text(text, i, sink);
             self.close_scalar(text, i + 1, sink);
         }
+        Ok(())
     }
 
     /// Closes the string, number or literal that started at `value_start` and ends before `end`.
@@ -866,6 +945,9 @@ impl Machine {
         sink: &mut S,
     ) {
         if let Some(frame) = self.frames.pop() {
+            if frame.object {
+                self.seen.close();
+            }
             let raw = text.get(frame.start..=i).unwrap_or_default();
             sink(&self.path, &Event::Close(raw));
         }
@@ -899,6 +981,50 @@ impl Machine {
                 text.len(),
                 "the input ended before the JSON value was complete",
             )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(chunks: &[&str]) -> (Vec<String>, Result<(), ParseError>) {
+        let mut parser = Parser::lenient();
+        let mut seen = Vec::new();
+        for chunk in chunks {
+            let fed = parser.feed(chunk.as_bytes(), |path, event| {
+                seen.push(format!("{path:?} {event:?}"))
+            });
+            if fed.is_err() {
+                return (seen, fed);
+            }
+        }
+        let end = parser.finish(|_, _| {});
+        (seen, end)
+    }
+
+    #[test]
+    fn a_repeated_key_stops_the_parser_before_its_value() {
+        let (seen, end) = events(&[r#"{"name":"fir"#, r#"st","n"#, r#"ame":"second"}"#]);
+        let err = end.expect_err("a repeated key");
+        assert!(
+            err.message().contains("`name` appears more than once"),
+            "{err}"
+        );
+        assert!(!seen.iter().any(|e| e.contains("second")), "{seen:?}");
+        // The same keys in sibling and nested objects are fine.
+        let (_, end) = events(&[r#"{"a":{"a":1,"b":[{"a":2},{"a":3}]},"b":{"a":4}}"#]);
+        assert_eq!(end, Ok(()));
+        // Past the keys compared in turn, a set: a repeat found there, and siblings left alone.
+        let keys = |n: usize| (0..n).map(|i| format!("\"k{i}\":{i}")).collect::<Vec<_>>();
+        let big = format!("{{{}}}", keys(1_000).join(","));
+        let doc = format!(r#"{{"x":{{"k1":1}},"y":{big},"k1":[{big}],"z":{{"k1":{big}}}}}"#);
+        assert_eq!(events(&[&doc]).1, Ok(()));
+        for n in [3, 16, 17, 40] {
+            let doc = format!("{{{},\"k{}\":0}}", keys(n).join(","), n - 1);
+            let err = events(&[&doc]).1.expect_err("a repeated key");
+            assert!(err.message().contains(&format!("`k{}`", n - 1)), "{err}");
         }
     }
 }
