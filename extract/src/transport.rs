@@ -25,6 +25,8 @@ pub(crate) struct Policy {
     pub(crate) max_retry_delay: Duration,
     pub(crate) initial_backoff: Duration,
     pub(crate) max_response_bytes: usize,
+    /// The longest a stream may last once its headers arrived; `None`: ten times `timeout`.
+    pub(crate) stream_deadline: Option<Duration>,
 }
 
 /// A complete HTTP reply with a success status.
@@ -531,6 +533,7 @@ mod tests {
             max_retry_delay: Duration::from_secs(1),
             initial_backoff: Duration::from_millis(10),
             max_response_bytes: 1024,
+            stream_deadline: None,
         }
     }
 
