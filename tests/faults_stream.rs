@@ -83,7 +83,11 @@ async fn a_megabyte_of_events_in_one_chunk_is_framed_in_linear_time() {
     let started = Instant::now();
     let (value, _) = run_stream(&server.client()).await;
     assert_eq!(value.unwrap_or_else(|e| panic!("{e}")), event());
-    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// One 20 MB line, sent as fast as the connection takes it: it ends as the body-cap error as soon
@@ -273,12 +277,19 @@ async fn a_finished_reply_keeps_the_usage_sent_after_its_finish_reason() {
     let body = body.trim_end_matches("data: [DONE]\n\n").to_owned();
     let server = RawServer::start(
         "text/event-stream",
-        vec![Step::Send(body.into_bytes()), Step::Sleep(Duration::from_secs(30))],
+        vec![
+            Step::Send(body.into_bytes()),
+            Step::Sleep(Duration::from_secs(30)),
+        ],
     )
     .await;
     let started = Instant::now();
     let extraction = client_extract(&server.client()).await;
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(extraction.value, event());
     assert_eq!(extraction.usage.total_tokens, 15);
 }
@@ -300,7 +311,10 @@ async fn a_reply_cut_at_the_token_limit_then_stalled_is_truncated_at_once() {
     body.push_str(&finish_only("length"));
     let server = RawServer::start(
         "text/event-stream",
-        vec![Step::Send(body.into_bytes()), Step::Sleep(Duration::from_secs(30))],
+        vec![
+            Step::Send(body.into_bytes()),
+            Step::Sleep(Duration::from_secs(30)),
+        ],
     )
     .await;
     let client = server
@@ -317,7 +331,11 @@ async fn a_reply_cut_at_the_token_limit_then_stalled_is_truncated_at_once() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 // ---- item 16: `into_stream` is linear ----

@@ -608,7 +608,9 @@ impl ClientBuilder {
             return Err(Error::config("the timeout must be longer than zero"));
         }
         if self.policy.stream_deadline.is_some_and(|d| d.is_zero()) {
-            return Err(Error::config("the stream deadline must be longer than zero"));
+            return Err(Error::config(
+                "the stream deadline must be longer than zero",
+            ));
         }
         let mut headers = HeaderMap::new();
         if let Some(key) = &self.api_key {

@@ -98,16 +98,15 @@ impl Deltas {
                 if let Some(deadline) = self.deadline {
                     limit = limit.min(deadline.saturating_duration_since(started));
                 }
-                let frame = match crate::transport::within(limit, std::pin::pin!(frames.next()))
-                    .await
-                {
-                    Some(frame) => frame?,
-                    None => {
-                        return Some(Err(Error::Timeout {
-                            elapsed: started.elapsed(),
-                        }))
-                    }
-                };
+                let frame =
+                    match crate::transport::within(limit, std::pin::pin!(frames.next())).await {
+                        Some(frame) => frame?,
+                        None => {
+                            return Some(Err(Error::Timeout {
+                                elapsed: started.elapsed(),
+                            }))
+                        }
+                    };
                 Some(frame.and_then(|data| self.dialect.parse_delta(&data)))
             }
         }
@@ -471,8 +470,14 @@ mod tests {
     async fn sse_follows_the_standard_however_it_is_chunked() {
         let cases: &[(&[u8], &[&str])] = &[
             (b"data: a\r\n\r\ndata: b\r\rdata: c\n\n", &["a", "b", "c"]),
-            (b"data: one\ndata:two\ndata:  three\n\n", &["one\ntwo\n three"]),
-            (b": comment\nevent: delta\nid: 7\nretry: 10\ndata: x\n\n", &["x"]),
+            (
+                b"data: one\ndata:two\ndata:  three\n\n",
+                &["one\ntwo\n three"],
+            ),
+            (
+                b": comment\nevent: delta\nid: 7\nretry: 10\ndata: x\n\n",
+                &["x"],
+            ),
             (b"data\ndata: y\n\n", &["\ny"]),
             (b"data: \n\n\n\n\r\r\r\ndata: z\n\n", &["z"]),
             (b"datum: no\nDATA: no\n data: no\n\ndata: yes\n\n", &["yes"]),
@@ -502,7 +507,10 @@ mod tests {
         assert_eq!(got[0], "a");
         assert!(got[1].contains("not UTF-8"), "{got:?}");
         // A comment is not read, so its bytes do not matter.
-        assert_eq!(payloads(&[b": \xff\ndata: a\n\n"], Framing::Sse).await, ["a"]);
+        assert_eq!(
+            payloads(&[b": \xff\ndata: a\n\n"], Framing::Sse).await,
+            ["a"]
+        );
     }
 
     /// A chunk of megabytes without an event in it is framed a slice at a time: the task yields
@@ -514,17 +522,16 @@ mod tests {
         let chunks = vec![Ok::<_, Error>(Bytes::from(body))];
         let mut frames = frames(futures_util::stream::iter(chunks), Framing::Sse);
         let mut yields = 0;
-        let got = std::future::poll_fn(|cx| loop {
-            match frames.as_mut().poll_next(cx) {
-                Poll::Pending => {
-                    yields += 1;
-                    return Poll::Pending;
-                }
-                Poll::Ready(item) => return Poll::Ready(item),
-            }
+        let got = std::future::poll_fn(|cx| {
+            let polled = frames.as_mut().poll_next(cx);
+            yields += usize::from(polled.is_pending());
+            polled
         });
         let first = got.await;
-        assert!(matches!(first, Some(Ok(ref data)) if data == "last"), "{first:?}");
+        assert!(
+            matches!(first, Some(Ok(ref data)) if data == "last"),
+            "{first:?}"
+        );
         assert!(yields >= 3, "{yields} yields");
     }
 
@@ -537,7 +544,10 @@ mod tests {
             let started = std::time::Instant::now();
             let _ = payloads(&[&body], Framing::Sse).await;
             let took = started.elapsed();
-            assert!(took < std::time::Duration::from_secs(2), "{unit:?}: {took:?}");
+            assert!(
+                took < std::time::Duration::from_secs(2),
+                "{unit:?}: {took:?}"
+            );
         }
     }
 }
