@@ -244,6 +244,24 @@ fn sse(
                         continue;
                     }
                 }
+                // At the start of a line with no data read, blank lines dispatch nothing: a run of
+                // line ends, of whatever kind, is skipped in one pass.
+                if line.is_empty() && event.data.is_empty() {
+                    let run = rest
+                        .iter()
+                        .take(budget)
+                        .take_while(|&&b| b == b'\n' || b == b'\r')
+                        .count();
+                    if run > 0 {
+                        at += run;
+                        budget = budget.saturating_sub(run);
+                        if budget == 0 {
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
+                        continue;
+                    }
+                }
                 let (used, payload) = match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
                     Some(end) => {
                         after_cr = rest.get(end) == Some(&b'\r');
