@@ -14,6 +14,13 @@
 //! 64 KiB in the same benchmark, and `EXTRACT_BENCH_NAIVE_FULL=1` adds one full, timed naive run at
 //! 1 MiB to the summary for whoever has the time.
 //!
+//! It also measures the rest of a stream's path that must stay linear: the SSE framing of a body
+//! that arrives in one chunk (64 KiB and 1 MiB of small events, and of blank lines, which the
+//! eventsource-stream crate used before took seconds over), and `PartialStream::into_stream` over
+//! a local server for replies of 64 KiB and 1 MiB in 8-byte deltas (owned snapshots, which used to
+//! be rebuilt from the whole text at every update). Each 1 MiB case should cost at most 20x its
+//! 64 KiB case. `cargo bench -p extract --bench stream -- 'sse|into_stream'` runs these alone.
+//!
 //! A 1 MiB run allocates a few MiB (the text, the partial value), which glibc gives back to the OS
 //! when the run drops them, so every such run faults its pages in again, while a 64 KiB run reuses
 //! warm memory; the summary counts the page faults. With memory kept warm, as in a process that
@@ -116,6 +123,90 @@ impl Enforceable for Item {
             Some((Seg::Index(_), _)) => {}
         }
     }
+}
+
+// ---- SSE framing and `into_stream`.
+
+/// About `size` bytes of small SSE events (an OpenAI delta each).
+fn sse_events(size: usize) -> Vec<u8> {
+    let event = "data: {\"choices\":[{\"delta\":{\"content\":\"abcdefgh\"}}]}\n\n";
+    event.repeat(size / event.len()).into_bytes()
+}
+
+/// A reply whose value is one string field of `size` bytes, as an OpenAI stream of 8-byte deltas.
+fn essay_stream(size: usize) -> Vec<u8> {
+    let text = "abcdefgh".repeat(size / 8);
+    let reply = serde_json::json!({ "text": text }).to_string();
+    let mut body = String::new();
+    for piece in reply.as_bytes().chunks(CHUNK) {
+        let piece = String::from_utf8_lossy(piece);
+        let event = serde_json::json!({"choices": [{"index": 0, "delta": {"content": piece}}]});
+        let _ = write!(body, "data: {event}\n\n");
+    }
+    let end = serde_json::json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+    let _ = write!(body, "data: {end}\n\ndata: [DONE]\n\n");
+    body.into_bytes()
+}
+
+/// A value of one long string, streamed through `into_stream`.
+#[derive(Debug, Deserialize, schemars::JsonSchema, extract::Extract)]
+struct Essay {
+    #[allow(dead_code)]
+    text: String,
+}
+
+/// A local server answering every request with `body` as an event stream, and a client for it.
+struct Served {
+    runtime: tokio::runtime::Runtime,
+    client: extract::Client,
+    _server: wiremock::MockServer,
+}
+
+fn serve(body: Vec<u8>) -> Served {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let server = runtime.block_on(async {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(
+                wiremock::ResponseTemplate::new(200).set_body_raw(body, "text/event-stream"),
+            )
+            .mount(&server)
+            .await;
+        server
+    });
+    let client = extract::Client::builder()
+        .base_url(format!("{}/v1", server.uri()))
+        .model("m")
+        .max_response_bytes(256 << 20)
+        .build()
+        .expect("a client");
+    Served {
+        runtime,
+        client,
+        _server: server,
+    }
+}
+
+/// One `into_stream` over the served reply; the number of items.
+fn owned_snapshots(served: &Served) -> usize {
+    use futures_util::StreamExt;
+    served.runtime.block_on(async {
+        let items = served
+            .client
+            .extract::<Essay>("text")
+            .stream()
+            .into_stream()
+            .collect::<Vec<_>>()
+            .await;
+        assert!(matches!(
+            items.last(),
+            Some(Ok(extract::stream::Snapshot::Done(_)))
+        ));
+        items.len()
+    })
 }
 
 // ---- The document and its chunks.
@@ -416,7 +507,35 @@ fn main() {
         });
         group.finish();
     };
-    let benches: [Bench<'_>; 5] = [
+    let (events_small, events_large) = (sse_events(64 * 1024), sse_events(1024 * 1024));
+    let (blank_small, blank_large) = (vec![b'\n'; 64 * 1024], vec![b'\n'; 1024 * 1024]);
+    assert_eq!(
+        extract::__bench::sse_payloads(&events_small),
+        events_small.len() / 54
+    );
+    let (essay_small, essay_large) = (
+        serve(essay_stream(64 * 1024)),
+        serve(essay_stream(1024 * 1024)),
+    );
+    let benches: [Bench<'_>; 11] = [
+        ("sse", "events 64KiB", FAST_SAMPLES, 3, &|| {
+            extract::__bench::sse_payloads(&events_small)
+        }),
+        ("sse", "events 1MiB", FAST_SAMPLES, 5, &|| {
+            extract::__bench::sse_payloads(&events_large)
+        }),
+        ("sse", "blank 64KiB", FAST_SAMPLES, 3, &|| {
+            extract::__bench::sse_payloads(&blank_small)
+        }),
+        ("sse", "blank 1MiB", FAST_SAMPLES, 5, &|| {
+            extract::__bench::sse_payloads(&blank_large)
+        }),
+        ("into_stream", "64KiB", SLOW_SAMPLES, 5, &|| {
+            owned_snapshots(&essay_small)
+        }),
+        ("into_stream", "1MiB", SLOW_SAMPLES, 30, &|| {
+            owned_snapshots(&essay_large)
+        }),
         ("incremental", "64KiB", FAST_SAMPLES, 3, &|| {
             incremental(&small).1
         }),
@@ -440,6 +559,54 @@ fn main() {
     criterion.final_summary();
     if std::env::args().any(|arg| arg == "--bench") {
         summary(&samples, &large, faults);
+        linear_summary(&samples);
+    }
+}
+
+/// The SSE framing's and `into_stream`'s figures: each 1 MiB case against its 64 KiB case.
+fn linear_summary(samples: &Samples) {
+    let pairs = [
+        (
+            "sse events",
+            "sse/events 64KiB",
+            "sse/events 1MiB",
+            FAST_SAMPLES,
+        ),
+        (
+            "sse blank lines",
+            "sse/blank 64KiB",
+            "sse/blank 1MiB",
+            FAST_SAMPLES,
+        ),
+        (
+            "into_stream",
+            "into_stream/64KiB",
+            "into_stream/1MiB",
+            SLOW_SAMPLES,
+        ),
+    ];
+    for (label, small, large, n) in pairs {
+        let (Some((s_cpu, s_wall)), Some((l_cpu, l_wall))) =
+            (samples.medians(small, n), samples.medians(large, n))
+        else {
+            println!("  {label}: not run");
+            continue;
+        };
+        let ratio = l_cpu / s_cpu;
+        let verdict = if ratio <= 20.0 { "met" } else { "NOT met" };
+        println!(
+            "  {label}: 64 KiB {s_cpu:.6} s CPU ({s_wall:.6} wall), 1 MiB {l_cpu:.6} s CPU ({l_wall:.6} wall): {ratio:.1}x CPU, {:.1}x wall (target <= 20x: {verdict})",
+            l_wall / s_wall
+        );
+    }
+    if let (Some((events, _)), Some((blank, _))) = (
+        samples.medians("sse/events 64KiB", FAST_SAMPLES),
+        samples.medians("sse/blank 1MiB", FAST_SAMPLES),
+    ) {
+        println!(
+            "  sse blank lines 1 MiB / events 64 KiB: {:.1}x CPU",
+            blank / events
+        );
     }
 }
 

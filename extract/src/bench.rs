@@ -95,3 +95,25 @@ pub fn parse_reply(dialect: Dialect, body: &[u8]) -> bool {
         .parse_reply(200, &reqwest::header::HeaderMap::new(), body)
         .is_ok()
 }
+
+/// The SSE framing of a body that arrived in one chunk, as a stream reads it: the number of
+/// payloads (events with data).
+pub fn sse_payloads(body: &[u8]) -> usize {
+    let chunks = vec![Ok(bytes::Bytes::copy_from_slice(body))];
+    let mut frames = crate::stream::wire::frames(
+        futures_util::stream::iter(chunks),
+        crate::dialect::Framing::Sse,
+    );
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut payloads = 0;
+    // The body is all there, so a pending poll is the framing yielding after a slice of work; the
+    // bound only keeps a mistake from spinning forever.
+    for _ in 0..body.len().saturating_add(2) {
+        match frames.as_mut().poll_next(&mut cx) {
+            std::task::Poll::Ready(Some(_)) => payloads += 1,
+            std::task::Poll::Ready(None) => break,
+            std::task::Poll::Pending => {}
+        }
+    }
+    payloads
+}

@@ -340,6 +340,9 @@ impl Client {
             opened,
             dialect,
             policy.timeout,
+            policy
+                .stream_deadline
+                .unwrap_or_else(|| policy.timeout.saturating_mul(10)),
             policy.max_response_bytes,
         ))
     }
@@ -539,6 +542,7 @@ impl Default for ClientBuilder {
                 initial_backoff: Duration::from_millis(500),
                 max_response_bytes: 8 * 1024 * 1024,
                 secrets: Secrets::default(),
+                stream_deadline: None,
             },
             embedding_model: None,
             embeddings_base_url: None,
@@ -622,9 +626,23 @@ impl ClientBuilder {
         self.trace_content = yes;
         self
     }
-    /// The most time one HTTP attempt may take, headers and body (default 60 s).
+    /// The most time one HTTP attempt may take (default 60 s).
+    ///
+    /// A plain request: from sending it to the last byte of the reply, headers and body alike (the
+    /// connection is also bounded by [`connect_timeout`](Self::connect_timeout)). A stream: the
+    /// wait for the reply's headers, then the longest wait between two events; each event starts
+    /// the wait again, so a whole stream is bounded by [`stream_deadline`](Self::stream_deadline)
+    /// instead. A reask or a transport retry is a new attempt with its own timeout.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.policy.timeout = timeout;
+        self
+    }
+    /// The most time a stream may last once its headers arrived, however steadily events come
+    /// (default ten times the [`timeout`](Self::timeout)). A stream still going then ends as
+    /// [`Error::Truncated`] with [`Cut::Deadline`](crate::Cut::Deadline) and the text so far, unless
+    /// the provider already gave its finish reason, when the reply is whole.
+    pub fn stream_deadline(mut self, deadline: Duration) -> Self {
+        self.policy.stream_deadline = Some(deadline);
         self
     }
     /// The most time connecting may take (default 10 s); ignored with [`http_client`](Self::http_client).
@@ -719,6 +737,11 @@ impl ClientBuilder {
         }
         if self.policy.timeout.is_zero() {
             return Err(Error::config("the timeout must be longer than zero"));
+        }
+        if self.policy.stream_deadline.is_some_and(|d| d.is_zero()) {
+            return Err(Error::config(
+                "the stream deadline must be longer than zero",
+            ));
         }
         let mut headers = HeaderMap::new();
         if let Some(key) = &self.api_key {

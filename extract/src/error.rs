@@ -246,6 +246,10 @@ pub enum Cut {
     StreamEnded,
     /// The stream stalled: no event came within the client's timeout.
     Stalled,
+    /// The stream was still going at its total deadline
+    /// ([`ClientBuilder::stream_deadline`](crate::ClientBuilder::stream_deadline)): a server that
+    /// trickles events keeps the idle timeout from firing, not this one.
+    Deadline,
 }
 
 impl fmt::Display for Cut {
@@ -254,6 +258,7 @@ impl fmt::Display for Cut {
             Cut::TokenLimit => "at the token limit",
             Cut::StreamEnded => "by the end of the stream",
             Cut::Stalled => "by a stalled stream",
+            Cut::Deadline => "at the stream's deadline",
         })
     }
 }

@@ -357,8 +357,11 @@ fn frames(chunks: &[&[u8]], framing: Framing) -> Vec<Result<String, String>> {
     let total: usize = chunks.iter().flatten().map(Bytes::len).sum();
     let mut frames = pin!(wire::frames(futures_util::stream::iter(chunks), framing));
     let mut out = Vec::new();
-    let mut cx = Context::from_waker(Waker::noop());
+    let woken = std::sync::Arc::new(Woken::default());
+    let waker = Waker::from(woken.clone());
+    let mut cx = Context::from_waker(&waker);
     loop {
+        woken.0.store(false, std::sync::atomic::Ordering::SeqCst);
         match frames.as_mut().poll_next(&mut cx) {
             Poll::Ready(Some(Ok(payload))) => {
                 assert!(out.len() <= total, "more payloads than bytes");
@@ -369,8 +372,23 @@ fn frames(chunks: &[&[u8]], framing: Framing) -> Vec<Result<String, String>> {
                 return out;
             }
             Poll::Ready(None) => return out,
+            // The framing yields after a bounded amount of work, waking itself to go on.
+            Poll::Pending if woken.0.load(std::sync::atomic::Ordering::SeqCst) => {}
             Poll::Pending => panic!("the decoder waits on a body that has fully arrived"),
         }
+    }
+}
+
+/// A waker that remembers being woken: a decoder that yields wakes itself, one that waits does not.
+#[derive(Default)]
+struct Woken(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for Woken {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -28,6 +28,8 @@ pub(crate) struct Policy {
     pub(crate) max_response_bytes: usize,
     /// The client's secrets, removed from every error made of a server's words.
     pub(crate) secrets: Secrets,
+    /// The longest a stream may last once its headers arrived; `None`: ten times `timeout`.
+    pub(crate) stream_deadline: Option<Duration>,
 }
 
 /// The HTTP requests one extraction has sent, shared by its transport retries, reasks and mode
@@ -796,6 +798,7 @@ mod tests {
             initial_backoff: Duration::from_millis(10),
             max_response_bytes: 1024,
             secrets: Secrets::default(),
+            stream_deadline: None,
         }
     }
 

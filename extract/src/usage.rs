@@ -23,7 +23,7 @@ impl Usage {
         Usage {
             prompt_tokens: prompt,
             completion_tokens: completion,
-            total_tokens: total.unwrap_or(prompt + completion),
+            total_tokens: total.unwrap_or(prompt.saturating_add(completion)),
             cached_tokens: None,
             reasoning_tokens: None,
         }
@@ -35,12 +35,13 @@ impl AddAssign for Usage {
         fn add(a: Option<u64>, b: Option<u64>) -> Option<u64> {
             match (a, b) {
                 (None, None) => None,
-                (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+                (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
             }
         }
-        self.prompt_tokens += rhs.prompt_tokens;
-        self.completion_tokens += rhs.completion_tokens;
-        self.total_tokens += rhs.total_tokens;
+        // A server's counts can be anything up to `u64::MAX`: they saturate rather than overflow.
+        self.prompt_tokens = self.prompt_tokens.saturating_add(rhs.prompt_tokens);
+        self.completion_tokens = self.completion_tokens.saturating_add(rhs.completion_tokens);
+        self.total_tokens = self.total_tokens.saturating_add(rhs.total_tokens);
         self.cached_tokens = add(self.cached_tokens, rhs.cached_tokens);
         self.reasoning_tokens = add(self.reasoning_tokens, rhs.reasoning_tokens);
     }
@@ -51,5 +52,22 @@ impl std::ops::Add for Usage {
     fn add(mut self, rhs: Usage) -> Usage {
         self += rhs;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `sse` fuzz target: a stream's usage with `prompt_tokens` near `u64::MAX` and no
+    /// total overflowed when the total was computed.
+    #[test]
+    fn counts_a_server_sends_saturate_rather_than_overflow() {
+        let huge = Usage::new(u64::MAX - 1, 12, None);
+        assert_eq!(huge.total_tokens, u64::MAX);
+        let mut sum = huge;
+        sum += Usage::new(5, 5, Some(u64::MAX));
+        assert_eq!(sum.prompt_tokens, u64::MAX);
+        assert_eq!(sum.total_tokens, u64::MAX);
     }
 }

@@ -17,6 +17,11 @@ enum Channel {
     ToolArguments,
 }
 
+/// How long a stream is waited for after the provider gave its finish reason: long enough for the
+/// usage that OpenAI sends on a chunk of its own right after, short enough that a server that never
+/// sends its end marker does not hold a whole reply back until the idle timeout.
+const AFTER_FINISH: std::time::Duration = std::time::Duration::from_millis(250);
+
 pub(crate) struct Call {
     deltas: Deltas,
     mode: Mode,
@@ -55,15 +60,28 @@ impl Call {
     /// The next piece of the value's text, as a range of [`text`](Self::text); `None` at the end
     /// of the stream. A failure in the middle of the stream is a [`Error::Truncated`] that keeps what
     /// arrived, except an error the provider reported in the stream, which is its own.
+    ///
+    /// Once the provider gave its finish reason the reply is whole: what may still come is the
+    /// usage and the end marker, so the wait for them is short ([`AFTER_FINISH`]), and a stall, a
+    /// cut or the deadline after it ends the stream as finished rather than as a cut.
     pub(crate) async fn next_piece(&mut self) -> Option<Result<std::ops::Range<usize>, Error>> {
         while !self.done {
-            let delta = match self.deltas.next().await {
+            let wait = self.finish.is_some().then_some(AFTER_FINISH);
+            let delta = match self.deltas.next(wait).await {
                 None => return None,
                 Some(Ok(delta)) => delta,
+                Some(Err(err @ (Error::Transport { .. } | Error::Timeout { .. })))
+                    if self.finish.is_some() =>
+                {
+                    tracing::debug!(error = %err, "the stream ended without its end marker, after its finish reason");
+                    self.done = true;
+                    return None;
+                }
                 Some(Err(err @ (Error::Transport { .. } | Error::Timeout { .. }))) => {
                     tracing::debug!(error = %err, "the stream broke");
                     self.done = true;
                     let cause = match err {
+                        Error::Timeout { .. } if self.deltas.past_deadline() => Cut::Deadline,
                         Error::Timeout { .. } => Cut::Stalled,
                         _ => Cut::StreamEnded,
                     };

@@ -68,7 +68,7 @@ pub enum Snapshot<T: Extract> {
 /// value changed, [`Update::Reask`] when an invalid reply is being retried, and ends with
 /// [`Update::Done`] or an error. The partial value is built in place by an incremental parser, so
 /// a reply of `n` bytes costs `O(n)` however finely it is chunked; [`into_stream`](Self::into_stream)
-/// gives a `Stream` of owned snapshots instead, each rebuilt from the text so far.
+/// gives a `Stream` of owned snapshots instead, as many as it can rebuild in `O(n)`.
 ///
 /// Dropping it cancels the request. A stream cut before the provider said it was done ends with
 /// [`Error::Truncated`] holding everything received. Where the provider cannot stream in the mode
@@ -201,17 +201,23 @@ impl<'c, T: Extract> PartialStream<'c, T> {
 
     /// The stream as a [`Stream`] of owned snapshots, for `Stream` combinators.
     ///
-    /// Each partial value is rebuilt from the reply's text so far, which costs a parse of that text
-    /// per update (where [`next`](Self::next) costs nothing per update) and needs no `Clone` of the
-    /// partial form, which the derive does not generate unless asked
-    /// (`#[extract(partial_derive(Clone))]`).
+    /// An owned snapshot is the partial value rebuilt from the reply's text so far, since the
+    /// partial form need not be `Clone` (the derive does not generate it unless asked,
+    /// `#[extract(partial_derive(Clone))]`), and a copy would cost as much anyway. A rebuild per
+    /// update would cost `O(n²)` over a reply of `n` bytes, so snapshots are rebuilt only while
+    /// their total cost stays within sixteen times the bytes received (plus 1 MiB): every update of
+    /// a short reply, then one each time the text grew by about a sixteenth. The whole stream costs
+    /// `O(n)`; the snapshots skipped are folded into the next one, and the last item is still the
+    /// validated value ([`Snapshot::Done`]). [`next`](Self::next) lends every update at no cost.
     pub fn into_stream(self) -> impl Stream<Item = Result<Snapshot<T>, Error>> + Send + 'c {
-        futures_util::stream::unfold(self, |mut stream| async move {
+        let budget = RebuildBudget::default();
+        futures_util::stream::unfold((self, budget), |(mut stream, mut budget)| async move {
             loop {
                 // Decided first, so that the update's borrow of the stream ends before the rebuild.
                 let owned = match stream.next().await? {
                     Ok(Update::Partial(_)) => None,
                     Ok(Update::Reask { attempt, errors }) => {
+                        budget.earlier = budget.received;
                         Some(Ok(Snapshot::Reask { attempt, errors }))
                     }
                     Ok(Update::Done(done)) => Some(Ok(Snapshot::Done(done))),
@@ -219,13 +225,19 @@ impl<'c, T: Extract> PartialStream<'c, T> {
                 };
                 let item = match owned {
                     Some(item) => item,
-                    None => match stream.rebuild() {
-                        Some(partial) => Ok(Snapshot::Partial(partial)),
-                        // Not reached: an update is only yielded once the value exists.
-                        None => continue,
-                    },
+                    None => {
+                        let len = stream.call.as_ref().map_or(0, |call| call.text().len());
+                        if !budget.allows(len) {
+                            continue;
+                        }
+                        match stream.rebuild() {
+                            Some(partial) => Ok(Snapshot::Partial(partial)),
+                            // Not reached: an update is only yielded once the value exists.
+                            None => continue,
+                        }
+                    }
                 };
-                return Some((item, stream));
+                return Some((item, (stream, budget)));
             }
         })
     }
@@ -295,6 +307,39 @@ fn fill<T: Enforceable>(
         changed = true;
     });
     (changed, read)
+}
+
+/// How many bytes [`PartialStream::into_stream`] may re-parse for its snapshots: sixteen per byte
+/// received, and 1 MiB to start with (about a millisecond of parsing), so a short reply gets every
+/// snapshot and a long one costs `O(n)` all the same.
+#[derive(Default)]
+struct RebuildBudget {
+    /// Bytes re-parsed so far.
+    spent: usize,
+    /// Bytes received by the attempts before this one.
+    earlier: usize,
+    /// Bytes received so far, this attempt's included.
+    received: usize,
+}
+
+impl RebuildBudget {
+    const PER_BYTE: usize = 16;
+    const ALLOWANCE: usize = 1 << 20;
+
+    /// Whether a rebuild of this attempt's `len` bytes of text fits, counting it as spent if so.
+    fn allows(&mut self, len: usize) -> bool {
+        self.received = self.earlier.saturating_add(len);
+        let cost = self.spent.saturating_add(len);
+        let limit = self
+            .received
+            .saturating_mul(Self::PER_BYTE)
+            .saturating_add(Self::ALLOWANCE);
+        if cost > limit {
+            return false;
+        }
+        self.spent = cost;
+        true
+    }
 }
 
 /// What [`PartialStream::advance`] found, before anything is borrowed for the caller.

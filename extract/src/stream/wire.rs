@@ -7,7 +7,6 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
 
 use crate::dialect::{excerpt, header_text, Delta, DialectImpl, Framing};
@@ -21,6 +20,11 @@ pub(crate) struct Deltas {
     source: Source,
     dialect: &'static dyn DialectImpl,
     idle: Duration,
+    /// When the whole stream must have ended ([`ClientBuilder::stream_deadline`]); `None` when no
+    /// instant is that far away.
+    ///
+    /// [`ClientBuilder::stream_deadline`]: crate::ClientBuilder::stream_deadline
+    deadline: Option<Instant>,
     /// A caching proxy's verdict on the request, from the response headers.
     pub(crate) cache_status: Option<String>,
 }
@@ -38,6 +42,7 @@ impl Deltas {
         opened: Opened,
         dialect: &'static dyn DialectImpl,
         idle: Duration,
+        total: Duration,
         cap: usize,
     ) -> Deltas {
         match opened {
@@ -50,6 +55,7 @@ impl Deltas {
                     source: Source::Frames(frames(bytes, dialect.framing())),
                     dialect,
                     idle,
+                    deadline: started.checked_add(total),
                     cache_status,
                 }
             }
@@ -74,30 +80,42 @@ impl Deltas {
             source: Source::Once(Some(parsed)),
             dialect,
             idle: Duration::MAX,
+            deadline: None,
             cache_status: header_text(&reply.headers, "cf-aig-cache-status"),
         }
     }
 
     /// The next delta; `None` when the body ended (whether or not the provider said it was done:
-    /// the caller tells a finished reply from a cut one by the `done` and `finish` it saw).
-    pub(crate) async fn next(&mut self) -> Option<Result<Delta, Error>> {
+    /// the caller tells a finished reply from a cut one by the `done` and `finish` it saw). Waits
+    /// at most the idle timeout, or `wait` when shorter, and never past the stream's deadline: a
+    /// [`Error::Timeout`] then ([`past_deadline`](Self::past_deadline) tells which ran out).
+    pub(crate) async fn next(&mut self, wait: Option<Duration>) -> Option<Result<Delta, Error>> {
         match &mut self.source {
             Source::Once(delta) => delta.take(),
             Source::Frames(frames) => {
                 let started = Instant::now();
-                let frame = match crate::transport::within(self.idle, std::pin::pin!(frames.next()))
-                    .await
-                {
-                    Some(frame) => frame?,
-                    None => {
-                        return Some(Err(Error::Timeout {
-                            elapsed: started.elapsed(),
-                        }))
-                    }
-                };
+                let mut limit = wait.map_or(self.idle, |wait| wait.min(self.idle));
+                if let Some(deadline) = self.deadline {
+                    limit = limit.min(deadline.saturating_duration_since(started));
+                }
+                let frame =
+                    match crate::transport::within(limit, std::pin::pin!(frames.next())).await {
+                        Some(frame) => frame?,
+                        None => {
+                            return Some(Err(Error::Timeout {
+                                elapsed: started.elapsed(),
+                            }))
+                        }
+                    };
                 Some(frame.and_then(|data| self.dialect.parse_delta(&data)))
             }
         }
+    }
+
+    /// Whether the stream's total deadline has passed.
+    pub(crate) fn past_deadline(&self) -> bool {
+        self.deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
     }
 }
 
@@ -108,24 +126,7 @@ pub(crate) fn frames(
 ) -> Frames {
     let bytes = without_bom(bytes);
     match framing {
-        // The empty line first dispatches nothing (an event without data), and keeps
-        // eventsource-stream from ever seeing a mark at the start: it would strip one by cutting the
-        // three-byte character after its first byte, which panics. `without_bom` skipped the one
-        // mark the standard skips; a second one stays part of the first line, as the standard says.
-        Framing::Sse => Box::pin(
-            futures_util::stream::once(async { Ok(Bytes::from_static(b"\n")) })
-                .chain(bytes)
-                .eventsource()
-                .filter_map(|event| async move {
-                    match event {
-                        // `data: [DONE]` and the rest reach the dialect; comments, keep-alives
-                        // and events without data never get here.
-                        Ok(event) if event.data.trim().is_empty() => None,
-                        Ok(event) => Some(Ok(event.data)),
-                        Err(err) => Some(Err(sse_error(err))),
-                    }
-                }),
-        ),
+        Framing::Sse => Box::pin(sse(bytes)),
         Framing::Ndjson => Box::pin(ndjson(bytes)),
     }
 }
@@ -202,19 +203,162 @@ fn capped(
     })
 }
 
-fn sse_error(err: eventsource_stream::EventStreamError<Error>) -> Error {
-    match err {
-        eventsource_stream::EventStreamError::Transport(err) => err,
-        eventsource_stream::EventStreamError::Utf8(err) => Error::UnexpectedResponse {
-            status: 200,
-            message: format!("the stream is not UTF-8: {err}"),
-            body: String::new(),
-        },
-        eventsource_stream::EventStreamError::Parser(err) => Error::UnexpectedResponse {
-            status: 200,
-            message: format!("the stream is not valid server-sent events: {err}"),
-            body: String::new(),
-        },
+/// The most bytes framed in one poll before the framing lets the runtime run other work (the idle
+/// timer among it): a chunk of megabytes without an event in it must not hold the task that long.
+const FRAMED_PER_POLL: usize = 64 * 1024;
+
+/// Splits a body into its SSE events and yields the `data` of each, as the WHATWG HTML standard's
+/// "event stream interpretation" reads it: lines end in CRLF, LF or CR; `data:` lines join with
+/// `\n`; an empty line dispatches; a line starting with `:` is a comment; a field without a colon is
+/// a field with an empty value; one space after the colon is dropped; `event`, `id` and `retry`
+/// mean nothing to a model's reply and are skipped, as is any other field. An event left
+/// unfinished when the body ends is dropped, as the standard says. Events whose data is blank
+/// (keep-alives) are not yielded.
+///
+/// Hand-written rather than eventsource-stream, which copied the rest of its buffer for each line
+/// and rescanned runs of line ends: quadratic in a chunk's size (64 KiB of blank lines cost 2 s of
+/// CPU, 256 KiB 21 s), and all of it inside one poll, so the idle timer could not fire. Here each
+/// byte is looked at once, a line begun in one chunk and ended in another is copied once, and a
+/// poll frames at most [`FRAMED_PER_POLL`] bytes before it yields.
+fn sse(
+    bytes: impl Stream<Item = Result<Bytes, Error>> + Send + 'static,
+) -> impl Stream<Item = Result<String, Error>> + Send + 'static {
+    let mut bytes = Box::pin(bytes);
+    // The unread part of the last chunk: `chunk[at..]`.
+    let mut chunk = Bytes::new();
+    let mut at = 0usize;
+    // A line begun in an earlier chunk.
+    let mut line: Vec<u8> = Vec::new();
+    // The last line ended in CR: an LF right after it belongs to that line end.
+    let mut after_cr = false;
+    let mut event = SseEvent::default();
+    let mut ended = false;
+    futures_util::stream::poll_fn(move |cx| {
+        let mut budget = FRAMED_PER_POLL;
+        loop {
+            if let Some(rest) = chunk.get(at..).filter(|rest| !rest.is_empty()) {
+                if after_cr {
+                    after_cr = false;
+                    if rest.first() == Some(&b'\n') {
+                        at += 1;
+                        continue;
+                    }
+                }
+                // At the start of a line with no data read, blank lines dispatch nothing: a run of
+                // line ends, of whatever kind, is skipped in one pass.
+                if line.is_empty() && event.data.is_empty() {
+                    let run = rest
+                        .iter()
+                        .take(budget)
+                        .take_while(|&&b| b == b'\n' || b == b'\r')
+                        .count();
+                    if run > 0 {
+                        at += run;
+                        budget = budget.saturating_sub(run);
+                        if budget == 0 {
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
+                        continue;
+                    }
+                }
+                let (used, payload) = match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+                    Some(end) => {
+                        after_cr = rest.get(end) == Some(&b'\r');
+                        let payload = match (line.is_empty(), rest.get(..end)) {
+                            (true, Some(whole)) => event.line(whole),
+                            (_, head) => {
+                                line.extend_from_slice(head.unwrap_or_default());
+                                let joined = std::mem::take(&mut line);
+                                event.line(&joined)
+                            }
+                        };
+                        (end + 1, payload)
+                    }
+                    None => {
+                        line.extend_from_slice(rest);
+                        (rest.len(), None)
+                    }
+                };
+                at += used;
+                match payload {
+                    Some(Err(err)) => {
+                        // A stream that is not UTF-8 ends here, as the first error ends a stream.
+                        ended = true;
+                        (chunk, at) = (Bytes::new(), 0);
+                        return Poll::Ready(Some(Err(err)));
+                    }
+                    Some(Ok(data)) => return Poll::Ready(Some(Ok(data))),
+                    None => {}
+                }
+                budget = budget.saturating_sub(used);
+                if budget == 0 {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                continue;
+            }
+            if ended {
+                return Poll::Ready(None);
+            }
+            match bytes.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(next))) => (chunk, at) = (next, 0),
+                Poll::Ready(Some(Err(err))) => {
+                    ended = true;
+                    return Poll::Ready(Some(Err(err)));
+                }
+                // A line or an event left unfinished is dropped, as the standard says.
+                Poll::Ready(None) => {
+                    ended = true;
+                    return Poll::Ready(None);
+                }
+            }
+        }
+    })
+}
+
+/// The event being read: its data lines so far.
+#[derive(Default)]
+struct SseEvent {
+    /// The data lines, each followed by `\n` (the standard's "data buffer").
+    data: String,
+}
+
+impl SseEvent {
+    /// Reads one line (without its line end); the data of the event it dispatches, if any.
+    fn line(&mut self, line: &[u8]) -> Option<Result<String, Error>> {
+        if line.is_empty() {
+            // The standard's dispatch: no data, no event; the last `\n` is not part of the data.
+            let mut data = std::mem::take(&mut self.data);
+            data.pop();
+            return (!data.trim().is_empty()).then_some(Ok(data));
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(0) => return None,
+            Some(colon) => {
+                let value = line.get(colon + 1..).unwrap_or_default();
+                let value = value.strip_prefix(b" ").unwrap_or(value);
+                (line.get(..colon).unwrap_or_default(), value)
+            }
+            None => (line, &b""[..]),
+        };
+        if field != b"data" {
+            return None;
+        }
+        let value = match std::str::from_utf8(value) {
+            Ok(value) => value,
+            Err(err) => {
+                return Some(Err(Error::UnexpectedResponse {
+                    status: 200,
+                    message: format!("the stream is not UTF-8: {err}"),
+                    body: excerpt(line),
+                }))
+            }
+        };
+        self.data.push_str(value);
+        self.data.push('\n');
+        None
     }
 }
 
@@ -336,5 +480,92 @@ mod tests {
         assert!(payloads(&[b"\xEF\xBB"], Framing::Ndjson).await[0].starts_with("error"));
         assert!(payloads(&[b"\xEF\xBB\xBF"], Framing::Sse).await.is_empty());
         assert!(payloads(&[], Framing::Sse).await.is_empty());
+    }
+
+    /// The standard's rules, each whatever the chunking: line ends, joined data lines, comments,
+    /// fields without a colon or without the space, other fields, unfinished events.
+    #[tokio::test]
+    async fn sse_follows_the_standard_however_it_is_chunked() {
+        let cases: &[(&[u8], &[&str])] = &[
+            (b"data: a\r\n\r\ndata: b\r\rdata: c\n\n", &["a", "b", "c"]),
+            (
+                b"data: one\ndata:two\ndata:  three\n\n",
+                &["one\ntwo\n three"],
+            ),
+            (
+                b": comment\nevent: delta\nid: 7\nretry: 10\ndata: x\n\n",
+                &["x"],
+            ),
+            (b"data\ndata: y\n\n", &["\ny"]),
+            (b"data: \n\n\n\n\r\r\r\ndata: z\n\n", &["z"]),
+            (b"datum: no\nDATA: no\n data: no\n\ndata: yes\n\n", &["yes"]),
+            (b"data: kept\n\ndata: unfinished\n", &["kept"]),
+            (b"data: kept\n\ndata: unfinished", &["kept"]),
+            (b"data: a:b: c\n\n", &["a:b: c"]),
+        ];
+        for (body, expected) in cases {
+            for cut in 0..=body.len() {
+                let (head, tail) = body.split_at(cut);
+                assert_eq!(
+                    payloads(&[head, tail], Framing::Sse).await,
+                    *expected,
+                    "{:?} cut at {cut}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+            let bytes: Vec<&[u8]> = body.chunks(1).collect();
+            assert_eq!(payloads(&bytes, Framing::Sse).await, *expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn data_that_is_not_utf8_ends_the_stream_with_an_error() {
+        let got = payloads(&[b"data: a\n\ndata: \xff\n\ndata: b\n\n"], Framing::Sse).await;
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0], "a");
+        assert!(got[1].contains("not UTF-8"), "{got:?}");
+        // A comment is not read, so its bytes do not matter.
+        assert_eq!(
+            payloads(&[b": \xff\ndata: a\n\n"], Framing::Sse).await,
+            ["a"]
+        );
+    }
+
+    /// A chunk of megabytes without an event in it is framed a slice at a time: the task yields
+    /// (and wakes itself) in between, so the idle timer gets its turn.
+    #[tokio::test]
+    async fn a_big_chunk_is_framed_in_bounded_slices() {
+        let mut body = vec![b'\n'; 4 * FRAMED_PER_POLL];
+        body.extend_from_slice(b"data: last\n\n");
+        let chunks = vec![Ok::<_, Error>(Bytes::from(body))];
+        let mut frames = frames(futures_util::stream::iter(chunks), Framing::Sse);
+        let mut yields = 0;
+        let got = std::future::poll_fn(|cx| {
+            let polled = frames.as_mut().poll_next(cx);
+            yields += usize::from(polled.is_pending());
+            polled
+        });
+        let first = got.await;
+        assert!(
+            matches!(first, Some(Ok(ref data)) if data == "last"),
+            "{first:?}"
+        );
+        assert!(yields >= 3, "{yields} yields");
+    }
+
+    /// Linear: a megabyte of blank lines, or of events, costs about sixteen times 64 KiB of them,
+    /// where eventsource-stream took seconds for 64 KiB of blank lines alone.
+    #[tokio::test]
+    async fn sse_framing_is_linear_in_a_chunk() {
+        for unit in [&b"\n"[..], b"\r", b"\r\n", b"data: {\"a\":1}\n\n"] {
+            let body = unit.repeat((1 << 20) / unit.len());
+            let started = std::time::Instant::now();
+            let _ = payloads(&[&body], Framing::Sse).await;
+            let took = started.elapsed();
+            assert!(
+                took < std::time::Duration::from_secs(2),
+                "{unit:?}: {took:?}"
+            );
+        }
     }
 }
