@@ -379,3 +379,35 @@ async fn secrets_a_server_quotes_back_are_redacted_in_errors_and_logs() {
     let sent: Vec<Value> = bodies(&server).await;
     assert_eq!(sent.len(), 4);
 }
+
+#[tokio::test]
+async fn secrets_quoted_in_a_stream_are_redacted_too() {
+    // A provider's error event that quotes the key, a line that is not JSON and does, and a model
+    // that repeats it in an invalid streamed reply.
+    let error_event = format!(
+        "{}data: {}\n\n",
+        extract_workspace_tests::chunk("Hel"),
+        json!({"error": {"message": format!("bad key {KEY}"), "type": "invalid_request_error"}})
+    );
+    let garbage = format!(
+        "{}data: {{not json {KEY}\n\n",
+        extract_workspace_tests::chunk("Hel")
+    );
+    let repeated = sse(&format!("{{\"name\": 1, \"note\": \"{KEY}\"}}"), 8, "stop");
+    let server = server_with(vec![ok_sse(error_event), ok_sse(garbage), ok_sse(repeated)]).await;
+    let client = build(builder(&server).max_retries(0));
+    let mut shown_errors = Vec::new();
+    for _ in 0..3 {
+        let mut stream = client.extract::<CalendarEvent>("text").stream();
+        while let Some(update) = stream.next().await {
+            if let Err(err) = update {
+                shown_errors.push(shown(&err));
+            }
+        }
+    }
+    assert_eq!(shown_errors.len(), 3, "{shown_errors:?}");
+    for text in &shown_errors {
+        assert!(!text.contains(KEY), "the key leaked: {text}");
+        assert!(text.contains("[redacted]"), "{text}");
+    }
+}

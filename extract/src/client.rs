@@ -329,7 +329,7 @@ impl Client {
                 allowance,
             )
             .await?;
-            return Ok(Deltas::whole(reply, dialect));
+            return Ok(Deltas::whole(reply, dialect).redacting(&policy.secrets));
         }
         let opened =
             transport::post_stream(&self.inner.http, &url, &headers, body, policy, dialect, {
@@ -344,7 +344,8 @@ impl Client {
                 .stream_deadline
                 .unwrap_or_else(|| policy.timeout.saturating_mul(10)),
             policy.max_response_bytes,
-        ))
+        )
+        .redacting(&policy.secrets))
     }
 
     /// The requests this extraction may still send, under its limit or else the client's.

@@ -708,11 +708,15 @@ impl Run<'_> {
 
     /// The one place a reply is judged, streamed or not: refusal, cut, filter, then the value
     /// (schema, serde, `validate`); an invalid reply is reasked while the budget allows.
-    pub(crate) fn judge_reply<T: Extract>(
-        &self,
-        state: &mut Attempts,
-        mut reply: Reply,
-    ) -> Verdict<T> {
+    pub(crate) fn judge_reply<T: Extract>(&self, state: &mut Attempts, reply: Reply) -> Verdict<T> {
+        match self.judge_unredacted(state, reply) {
+            // A model can repeat what it was told, a key among it: never kept in the error.
+            Verdict::Failed(error) => Verdict::Failed(self.client.scrub(error)),
+            other => other,
+        }
+    }
+
+    fn judge_unredacted<T: Extract>(&self, state: &mut Attempts, mut reply: Reply) -> Verdict<T> {
         if let Some(u) = reply.usage {
             state.usage += u;
         }

@@ -11,6 +11,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::dialect::{excerpt, header_text, Delta, DialectImpl, Framing};
 use crate::error::Error;
+use crate::secrets::Secrets;
 use crate::transport::{transport_error, HttpReply, Opened};
 
 pub(crate) type Frames = Pin<Box<dyn Stream<Item = Result<String, Error>> + Send>>;
@@ -27,6 +28,8 @@ pub(crate) struct Deltas {
     deadline: Option<Instant>,
     /// A caching proxy's verdict on the request, from the response headers.
     pub(crate) cache_status: Option<String>,
+    /// The client's secrets, removed from every error an event or the body gives.
+    secrets: Secrets,
 }
 
 enum Source {
@@ -57,6 +60,7 @@ impl Deltas {
                     idle,
                     deadline: started.checked_add(total),
                     cache_status,
+                    secrets: Secrets::default(),
                 }
             }
             Opened::Whole(reply) => Deltas::whole(reply, dialect),
@@ -82,7 +86,15 @@ impl Deltas {
             idle: Duration::MAX,
             deadline: None,
             cache_status: header_text(&reply.headers, "cf-aig-cache-status"),
+            secrets: Secrets::default(),
         }
+    }
+
+    /// The deltas with `secrets` removed from every error they end in: a provider's error event or
+    /// an unreadable line may quote the key back.
+    pub(crate) fn redacting(mut self, secrets: &Secrets) -> Deltas {
+        self.secrets = secrets.clone();
+        self
     }
 
     /// The next delta; `None` when the body ended (whether or not the provider said it was done:
@@ -90,6 +102,14 @@ impl Deltas {
     /// at most the idle timeout, or `wait` when shorter, and never past the stream's deadline: a
     /// [`Error::Timeout`] then ([`past_deadline`](Self::past_deadline) tells which ran out).
     pub(crate) async fn next(&mut self, wait: Option<Duration>) -> Option<Result<Delta, Error>> {
+        let next = self.next_unredacted(wait).await;
+        match next {
+            Some(Err(error)) => Some(Err(self.secrets.scrub_error(error))),
+            other => other,
+        }
+    }
+
+    async fn next_unredacted(&mut self, wait: Option<Duration>) -> Option<Result<Delta, Error>> {
         match &mut self.source {
             Source::Once(delta) => delta.take(),
             Source::Frames(frames) => {
