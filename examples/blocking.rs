@@ -27,7 +27,12 @@ fn main() -> Result<(), extract::Error> {
         .nth(1)
         .unwrap_or_else(|| "Alice and Bob are going to a science fair on Friday.".to_owned());
     let client = extract::blocking::Client::from_env_or_local()?;
-    let extraction = client.extract::<CalendarEvent>(text.as_str()).send()?;
+    let extraction = client
+        .extract::<CalendarEvent>(text.as_str())
+        // As in the async main job: the most likely reading, which also keeps a small local model
+        // from wandering into a list it never closes.
+        .temperature(0.0)
+        .send()?;
     let event = &extraction.value;
     println!("name:         {}", event.name);
     println!("date:         {}", event.date);
