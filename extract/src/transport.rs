@@ -500,7 +500,7 @@ pub(crate) fn redirect_policy(follow_same_origin: bool) -> reqwest::redirect::Po
         let same_origin = attempt
             .previous()
             .first()
-            .is_some_and(|first| first.origin() == attempt.url().origin());
+            .is_some_and(|first| same_origin(first, attempt.url()));
         if keeps_request && same_origin && attempt.previous().len() <= 5 {
             attempt.follow()
         } else {
@@ -525,10 +525,18 @@ fn redirected(requested: &Url, response: &reqwest::Response) -> Option<Error> {
             location,
         });
     }
-    (response.url().origin() != requested.origin()).then(|| Error::Redirect {
+    (!same_origin(response.url(), requested)).then(|| Error::Redirect {
         status: status.as_u16(),
         location: Some(shown_location(requested, response.url().as_str())),
     })
+}
+
+/// Whether two URLs share scheme, host and port: [`Url::origin`] without its allocations, since
+/// this is asked of every reply.
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host() == b.host()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 /// A `Location` as it may be shown: resolved against the URL it came from, with any user name and
