@@ -131,3 +131,24 @@ async fn inside_a_runtime_it_refuses_with_a_typed_error() {
     // Dropping the last clone inside the runtime does not panic.
     drop(client);
 }
+
+#[test]
+fn the_request_limit_applies_to_a_blocking_extraction_too() {
+    let mock = MockProvider::start_blocking();
+    mock.reply_value(&json!({"name": "Science fair"}))
+        .reply_value(&json!({"name": "Science fair", "date": 1}));
+    let err = client(&mock)
+        .extract::<CalendarEvent>(TEXT)
+        .max_retries(5)
+        .max_requests(2)
+        .send()
+        .map(|_| ())
+        .expect_err("two invalid replies and no request left");
+    match err {
+        Error::RequestLimit {
+            limit, requests, ..
+        } => assert_eq!((limit, requests), (2, 2)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(mock.requests().len(), 2);
+}

@@ -221,6 +221,12 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
     pub fn token_budget(self, tokens: u64) -> Self {
         self.map(|r| r.token_budget(tokens))
     }
+    /// The most HTTP requests this extraction may send (transport retries, reasks and mode
+    /// fallbacks all count), in place of the client's
+    /// [`max_requests`](crate::ClientBuilder::max_requests).
+    pub fn max_requests(self, requests: u32) -> Self {
+        self.map(|r| r.max_requests(requests))
+    }
     /// AI Gateway: cache this reply for `ttl` (`cf-aig-cache-ttl`).
     pub fn gateway_cache_ttl(self, ttl: std::time::Duration) -> Self {
         self.map(|r| r.gateway_cache_ttl(ttl))
