@@ -69,6 +69,7 @@ pub fn request_body(
         turns: &turns,
         options: &options,
         stream: false,
+        attempt: 1,
     };
     dialect.imp().chat_body(&request).to_bytes()
 }

@@ -253,6 +253,7 @@ impl Client {
         schema: Option<&Prepared>,
         turns: &[Turn],
         options: &Options,
+        attempt: u32,
     ) -> Result<Reply, Error> {
         let dialect = self.inner.dialect.imp();
         let request = ChatRequest {
@@ -262,6 +263,7 @@ impl Client {
             turns,
             options,
             stream: false,
+            attempt,
         };
         let (url, headers, body) = self.build(&request)?;
         #[cfg(feature = "cache")]
@@ -304,6 +306,7 @@ impl Client {
         schema: Option<&Prepared>,
         turns: &[Turn],
         options: &Options,
+        attempt: u32,
     ) -> Result<Deltas, Error> {
         let dialect = self.inner.dialect.imp();
         let request = ChatRequest {
@@ -313,6 +316,7 @@ impl Client {
             turns,
             options,
             stream: dialect.can_stream(mode, schema.is_some()),
+            attempt,
         };
         let (url, headers, body) = self.build(&request)?;
         let policy = &self.inner.policy;
@@ -378,8 +382,6 @@ impl Client {
             .map(bytes::Bytes::from)
             .map_err(|e| Error::config(format!("the request body could not be serialized: {e}")))?;
         let url = self.chat_url(request.model)?;
-        // Counted before the headers: a gateway lets only an extraction's first request use its cache.
-        request.options.gateway_cache.built.count();
         // The client's headers as they are, unless the dialect adds some for this request.
         let mut added = HeaderMap::new();
         dialect.request_headers(request, &mut added)?;

@@ -98,7 +98,7 @@ impl<'c> CompleteRequest<'c> {
         );
         let _guard = span.clone();
         let reply = tracing::Instrument::instrument(
-            client.chat(&model, Mode::Prompt, None, &turns, &options),
+            client.chat(&model, Mode::Prompt, None, &turns, &options, 1),
             span.clone(),
         )
         .await?;

@@ -204,30 +204,6 @@ pub(crate) struct GatewayCache {
     pub(crate) ttl: Option<std::time::Duration>,
     pub(crate) skip: bool,
     pub(crate) key: Option<String>,
-    /// Requests built from these options so far: only the first may use the gateway's cache.
-    pub(crate) built: RequestsBuilt,
-}
-
-/// How many requests one extraction has built (counted by `Client::build`, which every attempt,
-/// plain or streamed, goes through once). A copy of the options starts again at zero.
-#[derive(Debug, Default)]
-pub(crate) struct RequestsBuilt(std::sync::atomic::AtomicU32);
-
-impl RequestsBuilt {
-    /// Counts one more request; called once per request, before its headers are made.
-    pub(crate) fn count(&self) {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-    /// Whether the request being built follows another (a reask, or a start over in a simpler mode).
-    pub(crate) fn is_later(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::Relaxed) > 1
-    }
-}
-
-impl Clone for RequestsBuilt {
-    fn clone(&self) -> Self {
-        RequestsBuilt::default()
-    }
 }
 
 impl<'c, T: Extract> ExtractRequest<'c, T> {
@@ -511,6 +487,7 @@ impl Run<'_> {
                     Some(self.prepared),
                     &state.turns,
                     &self.options,
+                    state.made,
                 )
                 .instrument(span.clone())
                 .await;

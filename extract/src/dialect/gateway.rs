@@ -90,7 +90,7 @@ impl DialectImpl for Gateway {
     ) -> Result<(), Error> {
         self.provider.request_headers(request, headers)?;
         let cache = &request.options.gateway_cache;
-        if cache.built.is_later() {
+        if request.attempt > 1 {
             // A reask: the gateway would answer it from its cache — under a custom key, with the
             // very reply just rejected. Nothing of the caller's caching is sent.
             headers.insert(

@@ -181,6 +181,9 @@ pub(crate) struct ChatRequest<'a> {
     pub(crate) options: &'a Options,
     /// Whether the reply is asked for as a stream of deltas.
     pub(crate) stream: bool,
+    /// Which model call of its extraction this request is, from 1 (a completion's is 1): a caching
+    /// gateway's cache may answer only the first, since a later one follows a rejected reply.
+    pub(crate) attempt: u32,
 }
 
 impl<'a> ChatRequest<'a> {

@@ -192,6 +192,7 @@ pub(crate) async fn open_attempt(
                 Some(run.prepared),
                 &attempts.turns,
                 &run.options,
+                attempts.made,
             )
             .await;
         match opened {

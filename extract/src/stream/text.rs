@@ -125,7 +125,7 @@ impl State<'_> {
             } => {
                 summary.lock().unwrap_or_else(|e| e.into_inner()).attempts = 1;
                 let opened = client
-                    .open_stream(&model, Mode::Prompt, None, &turns, &options)
+                    .open_stream(&model, Mode::Prompt, None, &turns, &options, 1)
                     .await;
                 match opened {
                     Ok(deltas) => Call::new(deltas, Mode::Prompt),
