@@ -343,12 +343,9 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
     pub async fn send(self) -> Result<Extraction<T>, Error> {
         let (run, input) = self.into_run();
         let span = run.span::<T>();
-        let client = run.client;
-        // The model's and the server's words end up in the error: the client's secrets do not.
-        run.go::<T>(&input)
-            .instrument(span)
-            .await
-            .map_err(|e| client.scrub(e))
+        // Every error made of a server's or the model's words is scrubbed of the client's secrets
+        // where it is made: in the transport, where an envelope is read, where a reply is judged.
+        run.go::<T>(&input).instrument(span).await
     }
 
     /// Streams the extraction: partial values as the fields arrive, then the validated value. See
