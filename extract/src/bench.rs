@@ -5,8 +5,9 @@
 use serde_json::Value;
 
 use crate::dialect::{ChatRequest, Dialect};
-use crate::request::{Input, Mode, Options};
+use crate::request::Options;
 use crate::schema::{self, lower, Refs};
+use crate::vocab::{Input, Mode};
 use crate::{judge, reask, Extract, Violation};
 
 /// A type's prepared schemas: built for the benchmark, or the process's cached ones.
@@ -103,7 +104,7 @@ pub fn sse_payloads(body: &[u8]) -> usize {
     let chunks = vec![Ok(bytes::Bytes::copy_from_slice(body))];
     let mut frames = crate::stream::wire::frames(
         futures_util::stream::iter(chunks),
-        crate::dialect::Framing::Sse,
+        crate::vocab::Framing::Sse,
     );
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     let mut payloads = 0;

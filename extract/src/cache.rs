@@ -59,8 +59,8 @@ use bytes::Bytes;
 use reqwest::header::HeaderMap;
 
 use crate::client::ClientBuilder;
-use crate::dialect::Reply;
 use crate::request::{ExtractRequest, Options};
+use crate::vocab::Reply;
 use crate::Extract;
 
 /// What [`Extraction::cache_status`](crate::Extraction::cache_status) says of a reply served from a
@@ -492,7 +492,7 @@ impl<T: Extract> ExtractRequest<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dialect::FinishReason;
+    use crate::vocab::FinishReason;
     use crate::{Client, Error};
     use serde::Deserialize;
     use serde_json::json;

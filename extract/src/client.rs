@@ -11,14 +11,16 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::dialect::{ChatRequest, Dialect, Reply, Turn};
+use crate::dialect::{ChatRequest, Dialect};
 use crate::error::Error;
-use crate::request::{ExtractRequest, Input, Mode, Options};
+use crate::request::{ExtractRequest, Options};
 use crate::schema::Prepared;
 use crate::secrets::{self, Secrets};
 use crate::stream::wire::Deltas;
 use crate::tokens::InputLimit;
 use crate::transport::{self, HttpReply, Policy};
+use crate::vocab::{Input, Mode};
+use crate::vocab::{Reply, Turn};
 use crate::Extract;
 
 /// Requests one extraction may send unless configured otherwise

@@ -5,12 +5,13 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 
 use crate::client::Client;
-use crate::dialect::{FinishReason, Turn};
 use crate::error::Error;
 use crate::reask::push_input;
-use crate::request::{Input, Message, Mode, Options};
+use crate::request::Options;
 use crate::stream::TextStream;
-use crate::usage::Usage;
+use crate::vocab::Usage;
+use crate::vocab::{FinishReason, Turn};
+use crate::vocab::{Input, Message, Mode};
 
 /// A text completion: the reply and what it cost.
 #[derive(Debug, Clone, PartialEq, Eq)]

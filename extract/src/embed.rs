@@ -11,7 +11,7 @@ use tracing::Instrument;
 use crate::client::Client;
 use crate::dialect::{bad_shape, DialectImpl, EmbeddingBatch};
 use crate::error::Error;
-use crate::usage::Usage;
+use crate::vocab::Usage;
 
 /// The vectors of a batch of texts, in the order of the texts.
 #[derive(Debug, Clone, PartialEq)]

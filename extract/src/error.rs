@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::usage::Usage;
+use crate::vocab::Usage;
 
 /// Everything that can go wrong in an extraction.
 ///
@@ -146,9 +146,9 @@ pub enum Error {
         /// The type's name (`Extract::NAME`).
         schema: &'static str,
         /// Whose rules the schema was checked against.
-        target: crate::schema::Target,
+        target: crate::vocab::Target,
         /// The limit it is over.
-        limit: crate::schema::Limit,
+        limit: crate::vocab::Limit,
         /// JSON Pointer into the schema sent (`/properties/tags`); empty for the whole schema, for
         /// the limits on totals.
         path: String,
@@ -174,7 +174,7 @@ pub enum Error {
         /// The type whose schema was rejected (its schema name).
         schema: &'static str,
         /// The mode the schema was sent in.
-        mode: crate::request::Mode,
+        mode: crate::vocab::Mode,
         /// HTTP status of the reply.
         status: u16,
         /// The provider's own error code, when it sent one.
@@ -383,7 +383,7 @@ impl fmt::Display for InvalidDisplay<'_> {
         // Bounded: a message quotes the offending value and a path its keys, which a reply can make
         // megabytes long; `raw` and `errors` keep all of it.
         for (i, err) in self.errors.iter().take(5).enumerate() {
-            let shown = crate::judge::bounded(err, MAX_SHOWN_BYTES);
+            let shown = crate::text::bounded(err, MAX_SHOWN_BYTES);
             write!(f, "{} {shown}", if i == 0 { ":" } else { ";" })?;
         }
         if self.errors.len() > 5 {

@@ -15,13 +15,14 @@ use futures_util::Stream;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-use crate::dialect::{Dialect, Framing, GatewayProvider};
+use crate::dialect::{Dialect, GatewayProvider};
 use crate::error::Error;
 use crate::judge::{locate::locate as locate_json, Doc, Tree};
-use crate::models::ModelQuery;
-use crate::request::Mode;
 use crate::stream::json::{Event, ParseError, Parser, Seg};
 use crate::stream::wire;
+use crate::vocab::Framing;
+use crate::vocab::Mode;
+use crate::vocab::ModelQuery;
 
 /// Every dialect, each gateway provider included.
 const DIALECTS: [Dialect; 8] = [

@@ -74,9 +74,10 @@ pub mod stream;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+mod text;
 pub mod tokens;
 mod transport;
-mod usage;
+mod vocab;
 
 use std::future::Future;
 
@@ -84,7 +85,7 @@ pub use client::{
     Client, ClientBuilder, DEFAULT_MAX_REQUESTS, OPENAI_BASE_URL, OPENAI_DEFAULT_MODEL,
 };
 pub use complete::{CompleteRequest, Completion};
-pub use dialect::{Dialect, FinishReason};
+pub use dialect::Dialect;
 pub use embed::{cosine_similarity, EmbedRequest, Embeddings, Neighbor};
 pub use error::{Cut, Error, StopReason, Violation};
 /// Derives [`Extract`](trait@Extract) for a struct with named fields or an enum.
@@ -104,10 +105,10 @@ pub use error::{Cut, Error, StopReason, Violation};
 /// Every field type is checked at compile time to be enforceable by a strict provider: maps,
 /// `serde_json::Value` and types that do not derive `Extract` are rejected at the field.
 pub use extract_derive::Extract;
-pub use models::{ModelInfo, ModelsRequest};
-pub use request::{ExtractRequest, Extraction, Input, Message, Mode, Role};
+pub use models::ModelsRequest;
+pub use request::{ExtractRequest, Extraction};
 pub use tokens::InputPolicy;
-pub use usage::Usage;
+pub use vocab::{FinishReason, Input, Message, Mode, ModelInfo, Role, Usage};
 
 /// A type that can be extracted from text by a language model: it has a JSON Schema (schemars), can
 /// be deserialized (serde), and knows its name, instructions and semantic checks.

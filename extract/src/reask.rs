@@ -2,11 +2,11 @@
 //! what was wrong with its last reply. The context stays bounded: a reask quotes only the latest failed
 //! reply (cut to a fixed size) and a bounded list of errors, never a growing history.
 
-use crate::dialect::Turn;
 use crate::error::Violation;
-use crate::judge::clip;
-use crate::request::{Input, Mode, Role};
 use crate::schema::Prepared;
+use crate::text::clip;
+use crate::vocab::Turn;
+use crate::vocab::{Input, Mode, Role};
 
 /// The most characters of a failed reply quoted back to the model.
 pub(crate) const MAX_QUOTED_CHARS: usize = 8_192;

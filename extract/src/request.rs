@@ -8,129 +8,15 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::client::Client;
-use crate::dialect::{FinishReason, Rejection, Reply, Turn};
+use crate::dialect::Rejection;
 use crate::error::{Cut, Error, StopReason, Violation};
 use crate::schema::{self, Prepared};
-use crate::usage::Usage;
+use crate::vocab::Usage;
+use crate::vocab::{FinishReason, Input, Message, Mode, Reply, Turn};
 use crate::{judge, reask, Extract};
-
-/// Who said a message in a chat history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Instructions to the model.
-    System,
-    /// The person (or program) talking to the model.
-    User,
-    /// The model.
-    Assistant,
-}
-
-/// One message of a chat history.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Message {
-    /// Who said it.
-    pub role: Role,
-    /// What was said.
-    pub content: String,
-}
-
-impl Message {
-    /// A system message.
-    pub fn system(content: impl Into<String>) -> Self {
-        Message {
-            role: Role::System,
-            content: content.into(),
-        }
-    }
-    /// A user message.
-    pub fn user(content: impl Into<String>) -> Self {
-        Message {
-            role: Role::User,
-            content: content.into(),
-        }
-    }
-    /// An assistant message.
-    pub fn assistant(content: impl Into<String>) -> Self {
-        Message {
-            role: Role::Assistant,
-            content: content.into(),
-        }
-    }
-}
-
-/// What to extract from: one text (sent as the user message) or a whole chat history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input {
-    /// A text, sent as a user message.
-    Text(String),
-    /// A chat history, sent as it is after the extraction's instructions.
-    Messages(Vec<Message>),
-}
-
-impl From<&str> for Input {
-    fn from(text: &str) -> Self {
-        Input::Text(text.to_owned())
-    }
-}
-impl From<String> for Input {
-    fn from(text: String) -> Self {
-        Input::Text(text)
-    }
-}
-impl From<&String> for Input {
-    fn from(text: &String) -> Self {
-        Input::Text(text.clone())
-    }
-}
-impl From<Vec<Message>> for Input {
-    fn from(messages: Vec<Message>) -> Self {
-        Input::Messages(messages)
-    }
-}
-impl From<&[Message]> for Input {
-    fn from(messages: &[Message]) -> Self {
-        Input::Messages(messages.to_vec())
-    }
-}
-
-/// How the schema reaches the model and how the value comes back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Mode {
-    /// Native constrained decoding: `response_format: {"type": "json_schema", ...}` with `strict`.
-    JsonSchema,
-    /// `response_format: {"type": "json_object"}`: valid JSON guaranteed, the schema in the instructions.
-    JsonObject,
-    /// One function whose parameters are the schema, forced with `tool_choice`; the value is read from
-    /// the call's arguments.
-    Tools,
-    /// No API support at all: the schema in the instructions, the JSON found in the reply (in a code
-    /// fence or in prose) and repaired where the repair is unambiguous.
-    Prompt,
-}
-
-impl Mode {
-    /// The name used in logs and metadata.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::JsonSchema => "json_schema",
-            Mode::JsonObject => "json_object",
-            Mode::Tools => "tools",
-            Mode::Prompt => "prompt",
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The result of an extraction: the value and what it cost.
 #[derive(Debug, Clone)]

@@ -18,10 +18,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::client::{Client, ClientBuilder};
-use crate::dialect::Turn;
 use crate::error::Error;
-use crate::request::{Input, Message, Mode, Options, Role};
+use crate::request::Options;
 use crate::schema::Prepared;
+use crate::vocab::Turn;
+use crate::vocab::{Input, Message, Mode, Role};
 
 /// What to do with an input over the token limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -73,7 +73,7 @@ impl Allowance<'_> {
             limit: self.limit,
             requests: self.requests.sent(),
             attempts: 0,
-            usage: crate::usage::Usage::default(),
+            usage: crate::vocab::Usage::default(),
             last: Box::new(last),
         }
     }

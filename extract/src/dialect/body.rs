@@ -8,7 +8,7 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::Turn;
+use crate::vocab::Turn;
 
 /// A JSON object whose members are written in the order they were added.
 #[derive(Debug, Default)]

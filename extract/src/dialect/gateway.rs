@@ -30,13 +30,14 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use super::{
-    header_text, openai, workers_ai, Body, ChatRequest, Delta, DialectImpl, EmbeddingBatch,
-    Framing, GatewayProvider, ModelPage, ProviderError, Rejection, Reply,
+    header_text, openai, workers_ai, Body, ChatRequest, DialectImpl, EmbeddingBatch,
+    GatewayProvider, ModelPage, ProviderError, Rejection,
 };
 use crate::error::Error;
-use crate::models::ModelQuery;
-use crate::request::Mode;
-use crate::schema::Target;
+use crate::vocab::Mode;
+use crate::vocab::ModelQuery;
+use crate::vocab::Target;
+use crate::vocab::{Delta, Framing, Reply};
 
 /// The gateway in front of one provider protocol.
 pub(crate) struct Gateway {

@@ -16,10 +16,12 @@ use serde_json::Value;
 pub(crate) use body::{Body, Part};
 
 use crate::error::Error;
-use crate::models::{ModelInfo, ModelQuery};
-use crate::request::{Mode, Options};
-use crate::schema::{Prepared, Target};
-use crate::usage::Usage;
+use crate::request::Options;
+use crate::schema::Prepared;
+use crate::vocab::Mode;
+use crate::vocab::Target;
+use crate::vocab::Usage;
+use crate::vocab::{Delta, Framing, ModelInfo, ModelQuery, Reply, Turn};
 
 /// The wire protocol spoken to a provider.
 ///
@@ -123,24 +125,6 @@ impl fmt::Display for Dialect {
     }
 }
 
-/// One turn of the conversation as the extraction builds it, richer than [`crate::Message`]: the
-/// reask of a `Tools` extraction replays the model's tool call and answers it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Turn {
-    System(String),
-    User(String),
-    Assistant(String),
-    ToolCall {
-        id: String,
-        name: String,
-        arguments: String,
-    },
-    ToolResult {
-        id: String,
-        content: String,
-    },
-}
-
 /// The turns for a server without tool calls: in the `Tools` mode the schema joins the first system
 /// turn (as in the `Prompt` mode) and a reask's tool call and result become assistant and user turns.
 pub(crate) fn without_tools(turns: &[Turn], mode: Mode, schema: Option<&Prepared>) -> Vec<Turn> {
@@ -191,82 +175,6 @@ impl<'a> ChatRequest<'a> {
     pub(crate) fn schema_mode(&self) -> Option<(Mode, &'a Prepared)> {
         self.schema.map(|schema| (self.mode, schema))
     }
-}
-
-/// Why a model's reply ended, as the provider said (`finish_reason`, `done_reason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum FinishReason {
-    /// The model finished its answer.
-    Stop,
-    /// The reply reached its token limit (`max_tokens`) and was cut there.
-    Length,
-    /// The provider's content filter stopped the reply.
-    ContentFilter,
-    /// The model called a tool.
-    ToolCalls,
-    /// Absent, empty, or a value this crate does not know.
-    Other,
-}
-
-impl FinishReason {
-    pub(crate) fn parse(reason: Option<&str>) -> FinishReason {
-        match reason {
-            Some("stop" | "eos" | "end_turn") => FinishReason::Stop,
-            Some("length" | "max_tokens") => FinishReason::Length,
-            Some("content_filter") => FinishReason::ContentFilter,
-            Some("tool_calls" | "function_call") => FinishReason::ToolCalls,
-            _ => FinishReason::Other,
-        }
-    }
-}
-
-/// A provider's reply, reduced to what judging needs.
-#[derive(Debug, Clone)]
-pub(crate) struct Reply {
-    pub(crate) content: Option<String>,
-    pub(crate) tool_arguments: Option<String>,
-    pub(crate) refusal: Option<String>,
-    pub(crate) finish: FinishReason,
-    pub(crate) usage: Option<Usage>,
-    pub(crate) model: Option<String>,
-    /// A caching proxy's verdict (`cf-aig-cache-status: HIT`), when one answered.
-    pub(crate) cache_status: Option<String>,
-}
-
-impl Reply {
-    /// The text the value is read from in `mode`, moved out of the reply: the tool call's arguments
-    /// in `Tools` mode (or the content, when a server answered in text anyway), the content otherwise.
-    pub(crate) fn take_text(&mut self, mode: Mode) -> Option<String> {
-        let (first, second) = match mode {
-            Mode::Tools => (&mut self.tool_arguments, &mut self.content),
-            _ => (&mut self.content, &mut self.tool_arguments),
-        };
-        first.take().or_else(|| second.take())
-    }
-}
-
-/// How a streamed reply is framed on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Framing {
-    /// Server-sent events: `data: {json}` lines, `data: [DONE]` at the end.
-    Sse,
-    /// One JSON object per line (Ollama's native API).
-    Ndjson,
-}
-
-/// One event of a streamed reply, reduced to what the stream needs. Every field is optional: a
-/// provider sends the role first, then content, then the finish reason, then the usage.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Delta {
-    pub(crate) content: Option<String>,
-    pub(crate) tool_arguments: Option<String>,
-    pub(crate) refusal: Option<String>,
-    pub(crate) finish: Option<FinishReason>,
-    pub(crate) usage: Option<Usage>,
-    pub(crate) model: Option<String>,
-    /// The provider said the stream is over (`[DONE]`, Ollama's `"done": true`).
-    pub(crate) done: bool,
 }
 
 /// One provider's protocol.

@@ -12,13 +12,14 @@ use serde_json::{Map, Value};
 
 use super::openai::{self, bearer, not_json};
 use super::{
-    bad_delta, bad_shape, excerpt, without_tools, Body, ChatRequest, Delta, DialectImpl,
-    EmbeddingBatch, FinishReason, Framing, ModelPage, ProviderError, Rejection, Reply,
+    bad_delta, bad_shape, excerpt, without_tools, Body, ChatRequest, DialectImpl, EmbeddingBatch,
+    ModelPage, ProviderError, Rejection,
 };
 use crate::error::Error;
-use crate::models::{ModelInfo, ModelQuery};
-use crate::request::Mode;
-use crate::usage::Usage;
+use crate::vocab::Mode;
+use crate::vocab::Usage;
+use crate::vocab::{Delta, FinishReason, Framing, Reply};
+use crate::vocab::{ModelInfo, ModelQuery};
 
 pub(crate) struct Ollama;
 

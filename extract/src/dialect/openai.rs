@@ -7,13 +7,15 @@ use serde_json::{Map, Value};
 
 use super::{
     bad_delta, bad_shape, excerpt, header_text, names_mode, says_unsupported, Body, ChatRequest,
-    Delta, DialectImpl, EmbeddingBatch, FinishReason, Part, ProviderError, Rejection, Reply,
+    DialectImpl, EmbeddingBatch, Part, ProviderError, Rejection,
 };
 use crate::error::Error;
-use crate::models::ModelInfo;
-use crate::request::Mode;
-use crate::schema::{Prepared, Target};
-use crate::usage::Usage;
+use crate::schema::Prepared;
+use crate::vocab::Mode;
+use crate::vocab::ModelInfo;
+use crate::vocab::Target;
+use crate::vocab::Usage;
+use crate::vocab::{Delta, FinishReason, Reply};
 
 pub(crate) struct OpenAi {
     name: &'static str,

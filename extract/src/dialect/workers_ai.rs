@@ -17,12 +17,13 @@ use serde_json::{json, Map, Value};
 
 use super::openai::{self, bearer, not_json, parse_usage};
 use super::{
-    bad_delta, bad_shape, classify_status, excerpt, without_tools, Body, ChatRequest, Delta,
-    DialectImpl, EmbeddingBatch, FinishReason, ModelPage, Part, ProviderError, Reply,
+    bad_delta, bad_shape, classify_status, excerpt, without_tools, Body, ChatRequest, DialectImpl,
+    EmbeddingBatch, ModelPage, Part, ProviderError,
 };
 use crate::error::Error;
-use crate::models::{ModelInfo, ModelQuery};
-use crate::request::Mode;
+use crate::vocab::Mode;
+use crate::vocab::{Delta, FinishReason, Reply};
+use crate::vocab::{ModelInfo, ModelQuery};
 
 /// Out of capacity: no data center could take the request now.
 const OUT_OF_CAPACITY: &str = "3040";

@@ -228,7 +228,7 @@ impl<'de> Visitor<'de> for UniqueVisitor {
 fn repeated_key(key: &str) -> String {
     format!(
         "the key `{}` appears more than once in one object; give each key once",
-        crate::judge::clip(key, MAX_KEY_QUOTED)
+        crate::text::clip(key, MAX_KEY_QUOTED)
     )
 }
 

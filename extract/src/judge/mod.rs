@@ -6,7 +6,6 @@ pub(crate) mod locate;
 mod tree;
 
 use std::any::Any;
-use std::fmt;
 
 use jsonschema::Validator;
 use serde_json::Value;
@@ -15,6 +14,7 @@ pub(crate) use tree::{Doc, Tree};
 
 use crate::error::Violation;
 use crate::schema::{allows_null, Prepared};
+use crate::text::{bounded, Bounded};
 use crate::Extract;
 
 /// How many errors one reply may report; past that, the first ones are enough to fix.
@@ -176,83 +176,6 @@ fn message(err: &jsonschema::ValidationError<'_>, doc: &Doc<'_>) -> String {
     bounded(&err.masked_with(quoted.finish()), MAX_MESSAGE_BYTES)
 }
 
-/// `text` cut to at most `max` bytes (at a character boundary), saying how many bytes were cut.
-pub(crate) fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
-    if text.len() <= max {
-        return text.into();
-    }
-    let mut cut = max;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let kept = text.get(..cut).unwrap_or_default();
-    format!("{kept}… [cut {} bytes]", text.len() - cut).into()
-}
-
-/// What `shown` displays, cut to at most `max` bytes as [`clip`] cuts, without ever holding more
-/// than that: a validation error formats the offending value, however large, on demand.
-pub(crate) fn bounded(shown: &dyn fmt::Display, max: usize) -> String {
-    let mut out = Bounded::new(max);
-    let _ = fmt::write(&mut out, format_args!("{shown}"));
-    out.finish()
-}
-
-/// A writer that keeps the first `max` bytes and counts the rest.
-struct Bounded {
-    kept: Vec<u8>,
-    max: usize,
-    cut: usize,
-}
-
-impl Bounded {
-    fn new(max: usize) -> Self {
-        Bounded {
-            kept: Vec::new(),
-            max,
-            cut: 0,
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        let room = self.max.saturating_sub(self.kept.len()).min(bytes.len());
-        self.kept
-            .extend_from_slice(bytes.get(..room).unwrap_or_default());
-        self.cut += bytes.len() - room;
-    }
-
-    /// What was kept, to its last whole character, and how many bytes were cut, if any.
-    fn finish(mut self) -> String {
-        let whole = match std::str::from_utf8(&self.kept) {
-            Ok(_) => self.kept.len(),
-            Err(err) => err.valid_up_to(),
-        };
-        self.cut += self.kept.len() - whole;
-        self.kept.truncate(whole);
-        let mut text = String::from_utf8(self.kept).unwrap_or_default();
-        if self.cut > 0 {
-            text.push_str(&format!("… [cut {} bytes]", self.cut));
-        }
-        text
-    }
-}
-
-impl fmt::Write for Bounded {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.push(s.as_bytes());
-        Ok(())
-    }
-}
-
-impl std::io::Write for Bounded {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.push(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A request's own check (`ExtractRequest::validate_with`), its error text meant for the model. It
 /// takes the value as `Any` so that the run holding it need not be generic; it was made for the
 /// request's type and checks only that.
@@ -407,6 +330,7 @@ fn pointer(path: &serde_path_to_error::Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::clip;
     use serde_json::json;
 
     #[test]

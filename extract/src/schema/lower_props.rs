@@ -9,7 +9,8 @@ use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
 use super::lower::{lower, Refs};
-use super::problems::{problems_of, Target};
+use super::problems::problems_of;
+use crate::vocab::Target;
 
 /// A type as schemars would describe it.
 #[derive(Debug, Clone)]

@@ -16,8 +16,9 @@ use crate::error::Error;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+pub use crate::vocab::{Limit, Target};
 pub(crate) use lower::{allows_null, lower, Refs};
-pub use problems::{problems, Limit, Problem, Target};
+pub use problems::{problems, Problem};
 
 use crate::Extract;
 

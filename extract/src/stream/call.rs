@@ -2,10 +2,11 @@
 //! arrive, keeps all of it, and ends as the same [`Reply`] a plain request gives, so the judge sees
 //! no difference between a streamed reply and a whole one.
 
-use crate::dialect::{FinishReason, Reply};
 use crate::error::{Cut, Error};
-use crate::request::{Attempts, Input, Mode, Run};
-use crate::usage::Usage;
+use crate::request::{Attempts, Run};
+use crate::vocab::Usage;
+use crate::vocab::{FinishReason, Reply};
+use crate::vocab::{Input, Mode};
 
 use super::wire::Deltas;
 

@@ -14,8 +14,9 @@ use super::json::{Event, Parser, Seg};
 use super::text::StreamSummary;
 use crate::error::{Error, StopReason, Violation};
 use crate::judge;
-use crate::request::{Attempts, Input, Run, Verdict};
+use crate::request::{Attempts, Run, Verdict};
 use crate::schema::{self, Prepared};
+use crate::vocab::Input;
 use crate::Extract;
 
 /// The elements of a `Vec<T>` extraction as they complete, from

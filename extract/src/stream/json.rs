@@ -916,7 +916,7 @@ impl Machine {
                     i,
                     format!(
                         "the key `{}` appears more than once in one object",
-                        crate::judge::clip(&self.key, 100)
+                        crate::text::clip(&self.key, 100)
                     ),
                 ));
             }

@@ -9,7 +9,8 @@ use tracing::Instrument;
 use super::call::{open_attempt, with_earlier_usage, Call};
 use super::json::{Event, ParseError, Parser, Seg};
 use crate::error::{Error, Violation};
-use crate::request::{Attempts, Extraction, Input, Run, Verdict};
+use crate::request::{Attempts, Extraction, Run, Verdict};
+use crate::vocab::Input;
 use crate::{Enforceable, Extract};
 
 /// What a [`PartialStream`] has to say next.

@@ -9,10 +9,11 @@ use futures_util::Stream;
 
 use super::call::Call;
 use crate::client::Client;
-use crate::dialect::{FinishReason, Turn};
 use crate::error::Error;
-use crate::request::{Mode, Options};
-use crate::usage::Usage;
+use crate::request::Options;
+use crate::vocab::Mode;
+use crate::vocab::Usage;
+use crate::vocab::{FinishReason, Turn};
 
 /// What a finished stream cost and how it ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-use crate::dialect::{excerpt, header_text, Delta, DialectImpl, Framing};
+use crate::dialect::{excerpt, header_text, DialectImpl};
 use crate::error::Error;
 use crate::secrets::Secrets;
 use crate::transport::{transport_error, HttpReply, Opened};
+use crate::vocab::{Delta, Framing};
 
 pub(crate) type Frames = Pin<Box<dyn Stream<Item = Result<String, Error>> + Send>>;
 
