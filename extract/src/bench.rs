@@ -8,7 +8,7 @@ use crate::dialect::{ChatRequest, Dialect};
 use crate::request::Options;
 use crate::schema::{self, lower, Refs};
 use crate::vocab::{Input, Mode};
-use crate::{judge, reask, Extract, Violation};
+use crate::{judge, Extract, Violation};
 
 /// A type's prepared schemas: built for the benchmark, or the process's cached ones.
 pub struct Prepared(Held);
@@ -61,7 +61,8 @@ pub fn request_body(
     model: &str,
     text: &str,
 ) -> Result<Vec<u8>, serde_json::Error> {
-    let turns = reask::initial_turns(prepared.get(), mode, None, &Input::Text(text.to_owned()));
+    let turns =
+        crate::turns::initial_turns(prepared.get(), mode, None, &Input::Text(text.to_owned()));
     let options = Options::default();
     let request = ChatRequest {
         model,

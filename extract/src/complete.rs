@@ -6,9 +6,9 @@ use std::pin::Pin;
 
 use crate::client::Client;
 use crate::error::Error;
-use crate::reask::push_input;
 use crate::request::Options;
 use crate::stream::TextStream;
+use crate::turns::push_input;
 use crate::vocab::Usage;
 use crate::vocab::{FinishReason, Turn};
 use crate::vocab::{Input, Message, Mode};

@@ -77,6 +77,7 @@ pub mod testing;
 mod text;
 pub mod tokens;
 mod transport;
+mod turns;
 mod vocab;
 
 use std::future::Future;

@@ -1,12 +1,12 @@
-//! The messages of an extraction: the first request's turns, and the two turns that tell the model
-//! what was wrong with its last reply. The context stays bounded: a reask quotes only the latest failed
+//! The two turns that tell the model what was wrong with its last reply (the first turns are
+//! [`turns`](crate::turns)'s). The context stays bounded: a reask quotes only the latest failed
 //! reply (cut to a fixed size) and a bounded list of errors, never a growing history.
 
 use crate::error::Violation;
 use crate::schema::Prepared;
 use crate::text::clip;
+use crate::vocab::Mode;
 use crate::vocab::Turn;
-use crate::vocab::{Input, Mode, Role};
 
 /// The most characters of a failed reply quoted back to the model.
 pub(crate) const MAX_QUOTED_CHARS: usize = 8_192;
@@ -15,71 +15,6 @@ const MAX_LISTED_ERRORS: usize = 20;
 /// The most bytes of one error's path, and of its message, in a reask (the message quotes the
 /// offending value, which can be megabytes); each says how much was cut.
 const MAX_ERROR_BYTES: usize = 300;
-
-/// The system turn and the input. The user's text always goes in a user turn of its own, never into
-/// the instructions: text from the outside world must not gain the authority of instructions.
-pub(crate) fn initial_turns(
-    schema: &Prepared,
-    mode: Mode,
-    instructions: Option<&str>,
-    input: &Input,
-) -> Vec<Turn> {
-    let mut system = match instructions.or(schema.instructions) {
-        Some(text) => text.to_owned(),
-        None => schema.default_instructions.clone(),
-    };
-    if matches!(mode, Mode::JsonObject | Mode::Prompt) {
-        system.push_str("\n\n");
-        system.push_str(&schema_instructions(&schema.strict));
-    }
-    let mut turns = vec![Turn::System(system)];
-    push_input(&mut turns, input);
-    // A history that ends with the assistant reads, to llama.cpp and others, as the start of the
-    // assistant's next message to continue (a prefill), which the schema's grammar then cannot
-    // match: the extraction is asked for in a user turn of its own.
-    if matches!(turns.last(), Some(Turn::Assistant(_))) {
-        turns.push(Turn::User(format!(
-            "Extract the `{}` from the conversation above.",
-            schema.name
-        )));
-    }
-    turns
-}
-
-/// The input as turns: the text as the user's message, or the history as it is. The text never goes
-/// into the instructions: a text that says "ignore the above" is then only the user talking.
-pub(crate) fn push_input(turns: &mut Vec<Turn>, input: &Input) {
-    match input {
-        Input::Text(text) => turns.push(Turn::User(text.clone())),
-        Input::Messages(messages) => turns.extend(messages.iter().map(|m| match m.role {
-            Role::System => Turn::System(m.content.clone()),
-            Role::User => Turn::User(m.content.clone()),
-            Role::Assistant => Turn::Assistant(m.content.clone()),
-        })),
-    }
-}
-
-/// The instructions when neither the request nor the type gives any; written once per type, into its
-/// [`Prepared`].
-pub(crate) fn default_instructions(name: &str, description: Option<&str>) -> String {
-    let mut text = format!(
-        "Extract a `{name}` from the user's input. Use only information the input states; where it \
-         states nothing for a field that allows null, use null."
-    );
-    if let Some(description) = description {
-        text.push(' ');
-        text.push_str(description);
-    }
-    text
-}
-
-/// The schema spelled out for modes where the API does not carry it.
-pub(crate) fn schema_instructions(schema: &serde_json::Value) -> String {
-    format!(
-        "Reply with one JSON value that matches this JSON Schema, and nothing else: no prose, no code \
-         fence.\n{schema}"
-    )
-}
 
 /// The turns appended after a failed attempt: the model's reply, then what is wrong with it.
 pub(crate) fn turns(

@@ -544,7 +544,7 @@ impl Run<'_> {
     }
 
     pub(crate) fn begin(&self, input: &Input) -> Attempts {
-        let turns = reask::initial_turns(
+        let turns = crate::turns::initial_turns(
             self.prepared,
             self.mode,
             self.options.instructions.as_deref(),

@@ -137,7 +137,7 @@ pub(crate) fn without_tools(turns: &[Turn], mode: Mode, schema: Option<&Prepared
         })
         .collect();
     if let (Mode::Tools, Some(schema)) = (mode, schema) {
-        let instructions = crate::reask::schema_instructions(&schema.strict);
+        let instructions = crate::schema::schema_instructions(&schema.strict);
         match out.iter_mut().find_map(|t| {
             if let Turn::System(text) = t {
                 Some(text)

@@ -13,7 +13,7 @@ use serde_json::Value;
 pub(crate) use tree::{Doc, Tree};
 
 use crate::error::Violation;
-use crate::schema::{allows_null, Prepared};
+use crate::schema::{allows_null, resolve, Prepared};
 use crate::text::{bounded, Bounded};
 use crate::Extract;
 
@@ -210,37 +210,6 @@ fn unwrap(schema: &Prepared, value: Value) -> (Value, String) {
     }
 }
 
-/// Whether a `null` can ever be removed by [`strip_added_nulls`]: whether some property of the
-/// schema is optional and does not accept `null`. Most types have none (an `Option` accepts `null`),
-/// and then their replies are not walked for it.
-pub(crate) fn strips_nulls(original: &Value) -> bool {
-    let mut stack = vec![original];
-    while let Some(node) = stack.pop() {
-        match node {
-            Value::Object(map) => {
-                if let Some(Value::Object(props)) = map.get("properties") {
-                    let required: Vec<&str> = map
-                        .get("required")
-                        .and_then(Value::as_array)
-                        .map(|r| r.iter().filter_map(Value::as_str).collect())
-                        .unwrap_or_default();
-                    let optional_not_null = props.iter().any(|(key, prop)| {
-                        !required.contains(&key.as_str())
-                            && resolve(prop, original).is_some_and(|p| !allows_null(p))
-                    });
-                    if optional_not_null {
-                        return true;
-                    }
-                }
-                stack.extend(map.values());
-            }
-            Value::Array(items) => stack.extend(items),
-            _ => {}
-        }
-    }
-    false
-}
-
 /// Lowering made optional properties required-but-nullable; where the original schema does not accept
 /// `null` for such a property (a `#[serde(default)]` field), a `null` answer means "absent" and is
 /// removed, so serde applies the default.
@@ -294,20 +263,6 @@ fn strip_added_nulls(value: &mut Value, schema: &Value, root: &Value, depth: usi
             }
         }
     }
-}
-
-fn resolve<'a>(schema: &'a Value, root: &'a Value) -> Option<&'a Value> {
-    let mut current = schema;
-    for _ in 0..16 {
-        match current.get("$ref").and_then(Value::as_str) {
-            Some(reference) => {
-                let name = reference.strip_prefix("#/$defs/")?;
-                current = root.get("$defs")?.get(name)?;
-            }
-            None => return Some(current),
-        }
-    }
-    None
 }
 
 /// serde_path_to_error's path (`participants[0].name`) as a JSON Pointer (`/participants/0/name`).

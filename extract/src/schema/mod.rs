@@ -1,6 +1,7 @@
 //! Schemas, computed once per type and process: the schemars original (what replies are validated
 //! against), the lowered form a provider enforces, its serialization, and the compiled validator.
 
+mod instructions;
 mod lower;
 #[cfg(test)]
 mod lower_props;
@@ -17,6 +18,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 pub use crate::vocab::{Limit, Target};
+pub(crate) use instructions::{default_instructions, schema_instructions};
 pub(crate) use lower::{allows_null, lower, Refs};
 pub use problems::{problems, Problem};
 
@@ -152,7 +154,7 @@ pub(crate) fn build<T: Extract>() -> Prepared {
     let validator = jsonschema::options_for::<crate::judge::Tree>()
         .build(&original)
         .map_err(|e| e.to_string());
-    let strips_nulls = crate::judge::strips_nulls(&original);
+    let strips_nulls = strips_nulls(&original);
     Prepared {
         strict_json: raw(&strict),
         inlined_json: raw(&inlined),
@@ -160,7 +162,7 @@ pub(crate) fn build<T: Extract>() -> Prepared {
         name: T::NAME,
         description: T::DESCRIPTION,
         instructions: T::INSTRUCTIONS,
-        default_instructions: crate::reask::default_instructions(T::NAME, T::DESCRIPTION),
+        default_instructions: default_instructions(T::NAME, T::DESCRIPTION),
         original,
         strict,
         inlined,
@@ -189,4 +191,48 @@ pub fn original_schema<T: schemars::JsonSchema>() -> Value {
 /// model will be held to.
 pub fn strict_schema<T: Extract>() -> Value {
     prepared::<T>().strict.clone()
+}
+pub(crate) fn resolve<'a>(schema: &'a Value, root: &'a Value) -> Option<&'a Value> {
+    let mut current = schema;
+    for _ in 0..16 {
+        match current.get("$ref").and_then(Value::as_str) {
+            Some(reference) => {
+                let name = reference.strip_prefix("#/$defs/")?;
+                current = root.get("$defs")?.get(name)?;
+            }
+            None => return Some(current),
+        }
+    }
+    None
+}
+
+/// Whether a `null` can ever be removed by [`strip_added_nulls`]: whether some property of the
+/// schema is optional and does not accept `null`. Most types have none (an `Option` accepts `null`),
+/// and then their replies are not walked for it.
+pub(crate) fn strips_nulls(original: &Value) -> bool {
+    let mut stack = vec![original];
+    while let Some(node) = stack.pop() {
+        match node {
+            Value::Object(map) => {
+                if let Some(Value::Object(props)) = map.get("properties") {
+                    let required: Vec<&str> = map
+                        .get("required")
+                        .and_then(Value::as_array)
+                        .map(|r| r.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    let optional_not_null = props.iter().any(|(key, prop)| {
+                        !required.contains(&key.as_str())
+                            && resolve(prop, original).is_some_and(|p| !allows_null(p))
+                    });
+                    if optional_not_null {
+                        return true;
+                    }
+                }
+                stack.extend(map.values());
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    false
 }
