@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use extract::cache::{ResponseCache, LOCAL_HIT};
-use extract::{Client, Error, Extract, Extraction};
-use extract_workspace_tests::{completion, ok, CalendarEvent, EVENT};
+use extract::{Client, Error, Extract, ExtractRequest, Extraction, FinishReason};
+use extract_workspace_tests::{completion, ok, CalendarEvent, Meeting, EVENT, MEETING};
+use serde_json::json;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -296,4 +297,229 @@ async fn many_tasks_and_clients_share_one_cache() {
     // wiremock checks `expect` when the server drops, with a Tokio lock awaited in a nested
     // executor that spins once this task's cooperative budget is spent (96 joins spend it).
     tokio::task::unconstrained(async move { drop(server) }).await;
+}
+
+// The tests below were the unit tests of `extract/src/cache.rs` (issue 13 moved them here), on the
+// shared `Meeting`.
+
+async fn day(client: &Client, text: &str) -> Result<Extraction<Meeting>, Error> {
+    client.extract::<Meeting>(text).await
+}
+
+#[tokio::test]
+async fn an_identical_extraction_is_answered_from_memory() {
+    let server = MockServer::start().await;
+    answer(&server, "A fair", ok(completion(MEETING)), 1).await;
+    let cache = ResponseCache::new();
+    let client = client(&server, &cache);
+    let first = day(&client, "A fair")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.cache_status, None);
+    assert_eq!(first.usage.total_tokens, 15);
+    let second = day(&client, "A fair")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(second.value, first.value);
+    assert_eq!(second.cache_status.as_deref(), Some(LOCAL_HIT));
+    assert_eq!(second.usage.total_tokens, 0);
+    // Another client given the same cache shares it.
+    let other = self::client(&server, &cache);
+    assert!(day(&other, "A fair").await.is_ok());
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.misses, stats.insertions), (2, 1, 1));
+    assert_eq!(client.response_cache().map(ResponseCache::len), Some(1));
+}
+
+#[tokio::test]
+async fn a_reasked_extraction_is_replayed_whole_and_a_failed_one_not_at_all() {
+    let server = MockServer::start().await;
+    // The first request gets an incomplete reply; its reask, which names the error, the value.
+    Mock::given(method("POST"))
+        .and(body_string_contains("is a required property"))
+        .respond_with(ok(completion(MEETING)))
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    answer(&server, "Fixed", ok(completion(r#"{"name": "Fair"}"#)), 1).await;
+    let cache = ResponseCache::new();
+    let client = client(&server, &cache);
+    let first = day(&client, "Fixed")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.attempts, 2);
+    assert_eq!(cache.len(), 2);
+    let replay = day(&client, "Fixed")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((replay.attempts, replay.value), (2, first.value));
+    assert_eq!(replay.cache_status.as_deref(), Some(LOCAL_HIT));
+
+    // An extraction that fails stores nothing: asking again asks the provider again.
+    answer(&server, "Hopeless", ok(completion("not JSON")), 2).await;
+    for _ in 0..2 {
+        let result = client.extract::<Meeting>("Hopeless").max_retries(0).await;
+        assert!(matches!(result, Err(Error::Invalid { .. })));
+    }
+    assert_eq!(cache.len(), 2);
+}
+
+async fn run(request: ExtractRequest<'_, Meeting>) -> Option<String> {
+    request.await.unwrap_or_else(|e| panic!("{e}")).cache_status
+}
+
+#[tokio::test]
+async fn any_difference_in_the_request_is_a_miss() {
+    let server = MockServer::start().await;
+    answer(
+        &server,
+        r#""model":"test-model""#,
+        ok(completion(MEETING)),
+        4,
+    )
+    .await;
+    answer(&server, r#""model":"other""#, ok(completion(MEETING)), 1).await;
+    let cache = ResponseCache::new();
+    let client = client(&server, &cache);
+    assert_eq!(run(client.extract("A fair")).await, None);
+    assert_eq!(run(client.extract("A fair.")).await, None);
+    assert_eq!(run(client.extract("A fair").model("other")).await, None);
+    assert_eq!(run(client.extract("A fair").temperature(0.5)).await, None);
+    assert_eq!(run(client.extract("A fair").max_tokens(99)).await, None);
+    assert_eq!(
+        run(client.extract("A fair").temperature(0.5))
+            .await
+            .as_deref(),
+        Some(LOCAL_HIT)
+    );
+    assert_eq!(cache.len(), 5);
+}
+
+#[tokio::test]
+async fn errors_are_never_stored_and_skip_cache_refreshes() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(json!({"error": {"message": "bad model"}})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    answer(&server, "A fair", ok(completion(MEETING)), 2).await;
+    let cache = ResponseCache::new();
+    let client = client(&server, &cache);
+    assert!(matches!(
+        day(&client, "A fair").await,
+        Err(Error::Api { status: 400, .. })
+    ));
+    assert!(cache.is_empty());
+    assert_eq!(
+        day(&client, "A fair").await.map(|e| e.cache_status).ok(),
+        Some(None)
+    );
+    let skipped = client.extract::<Meeting>("A fair").skip_cache().await;
+    assert_eq!(skipped.map(|e| e.cache_status).ok(), Some(None));
+    assert_eq!(cache.stats().insertions, 2);
+}
+
+#[tokio::test]
+async fn expired_and_evicted_entries_are_asked_again() {
+    let server = MockServer::start().await;
+    answer(&server, "first", ok(completion(MEETING)), 2).await;
+    answer(&server, "second", ok(completion(MEETING)), 1).await;
+    let cache = ResponseCache::new().ttl(Duration::from_millis(150));
+    let client = client(&server, &cache);
+    assert!(day(&client, "first").await.is_ok());
+    assert_eq!(
+        day(&client, "first")
+            .await
+            .ok()
+            .and_then(|e| e.cache_status)
+            .as_deref(),
+        Some(LOCAL_HIT)
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        day(&client, "first").await.ok().map(|e| e.cache_status),
+        Some(None)
+    );
+    // One entry at most: the second extraction evicts the first.
+    let small = ResponseCache::new().max_entries(1);
+    let client = self::client(&server, &small);
+    assert!(day(&client, "second").await.is_ok());
+    assert_eq!(small.len(), 1);
+    assert_eq!(small.stats().evictions, 0);
+}
+
+#[tokio::test]
+async fn whole_completions_are_kept_and_cut_ones_not() {
+    let server = MockServer::start().await;
+    answer(&server, "Say hello.", ok(completion("Hello!")), 1).await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("Count to a million."))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "1, 2, 3"}, "finish_reason": "length"}]
+        })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let cache = ResponseCache::new();
+    let client = client(&server, &cache);
+    for _ in 0..2 {
+        let hello = client.complete("Say hello.").await;
+        assert_eq!(hello.map(|c| c.text).ok().as_deref(), Some("Hello!"));
+        let cut = client.complete("Count to a million.").await;
+        assert_eq!(cut.map(|c| c.finish).ok(), Some(FinishReason::Length));
+    }
+    assert_eq!(cache.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_tasks_share_one_cache() {
+    let server = MockServer::start().await;
+    for i in 0..16 {
+        let reply = format!(r#"{{"name": "n{i}", "day": "d{i}"}}"#);
+        answer(
+            &server,
+            &format!("text number {i}."),
+            ok(completion(&reply)),
+            1,
+        )
+        .await;
+    }
+    let cache = ResponseCache::new();
+    let client = client(&server, &cache);
+    // Warm every entry once, then read them all from many tasks at once.
+    for i in 0..16 {
+        assert!(day(&client, &format!("text number {i}.")).await.is_ok());
+    }
+    let tasks: Vec<_> = (0..128)
+        .map(|n| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let i = n % 16;
+                let got = day(&client, &format!("text number {i}.")).await;
+                (i, got.map(|e| (e.value.name, e.cache_status)))
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (i, got) = task.await.unwrap_or_else(|e| panic!("{e}"));
+        let (name, status) = got.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(name, format!("n{i}"));
+        assert_eq!(status.as_deref(), Some(LOCAL_HIT));
+    }
+    assert_eq!(cache.stats().hits, 128);
+    assert_eq!(cache.len(), 16);
+    // wiremock checks `expect` on drop with a Tokio lock in a nested executor, which spins once
+    // this task's cooperative budget is spent (as 128 joins spend it): drop it unconstrained.
+    tokio::task::unconstrained(async move { drop(server) }).await;
+}
+
+#[test]
+fn is_shared_between_threads() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<ResponseCache>();
 }

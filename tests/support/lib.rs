@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use extract::Extract;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use wiremock::{Request, Respond, ResponseTemplate};
 
@@ -28,6 +28,43 @@ pub struct CalendarEvent {
 
 /// A valid `CalendarEvent` reply.
 pub const EVENT: &str = r#"{"name":"Science fair","date":"Friday","participants":["Alice","Bob"]}"#;
+
+// The small type the runtime crate's own tests used (moved here by issue 13), shared by
+// `tests/cache.rs`, `tests/testing.rs` and `tests/blocking.rs`. Its `Extract` and `Enforceable` are
+// written by hand, as for a type without the derive: its name is `meeting`, its schema has no
+// description (hence no doc comment), and it streams whole.
+#[allow(missing_docs)]
+#[derive(Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Meeting {
+    pub name: String,
+    pub day: String,
+}
+
+impl Extract for Meeting {
+    const NAME: &'static str = "meeting";
+}
+
+impl extract::Enforceable for Meeting {
+    type Partial = Meeting;
+    fn feed(
+        slot: &mut Option<Meeting>,
+        at: &[extract::stream::Seg],
+        event: &extract::stream::Event<'_>,
+    ) {
+        extract::stream::feed_atomic(slot, at, event);
+    }
+}
+
+/// A valid `Meeting` reply.
+pub const MEETING: &str = r#"{"name": "Fair", "day": "Friday"}"#;
+
+/// The `Meeting` of [`MEETING`].
+pub fn meeting() -> Meeting {
+    Meeting {
+        name: "Fair".into(),
+        day: "Friday".into(),
+    }
+}
 
 /// An OpenAI chat completion whose message content is `content`.
 pub fn completion(content: &str) -> Value {
