@@ -19,8 +19,8 @@ async fn main() -> Result<(), extract::Error> {
     let client = Client::builder()
         .base_url(base_url)
         .model("bench")
-        .max_retries(0)
-        .transport_retries(0)
+        .max_reasks(0)
+        .max_resends(0)
         .build()?;
     // The endpoint's reply is not expected to be a valid value: the request is what counts.
     async fn send<T: Extract>(client: &Client) {

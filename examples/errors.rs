@@ -78,7 +78,7 @@ async fn main() -> Result<(), Error> {
     let invalid = client
         .extract::<CalendarEvent>(text)
         .temperature(0.0)
-        .max_retries(1)
+        .max_reasks(1)
         .token_budget(4_000)
         .await;
     match invalid {
@@ -93,7 +93,7 @@ async fn main() -> Result<(), Error> {
     let nowhere = Client::builder()
         .base_url("http://127.0.0.1:9/v1")
         .model("none")
-        .transport_retries(1)
+        .max_resends(1)
         .initial_backoff(Duration::from_millis(10))
         .build()?;
     if let Err(error) = CalendarEvent::extract(&nowhere, text).await {

@@ -40,7 +40,7 @@ fn the_request_options_are_those_of_the_async_client() {
         .model("another-model")
         .temperature(0.0)
         .max_tokens(300)
-        .max_retries(1)
+        .max_reasks(1)
         .mode(Mode::JsonObject)
         .send()
         .expect("the reask is answered validly");
@@ -66,7 +66,7 @@ fn failures_are_the_same_typed_errors() {
     let client = mock
         .client_builder()
         .timeout(Duration::from_millis(200))
-        .transport_retries(0)
+        .max_resends(0)
         .build_blocking()
         .expect("valid configuration");
     mock.refuse("I can't help with that.");
@@ -79,7 +79,7 @@ fn failures_are_the_same_typed_errors() {
         client.extract::<CalendarEvent>(TEXT).send(),
         Err(Error::Timeout { .. })
     ));
-    let unscripted = client.extract::<CalendarEvent>(TEXT).max_retries(0).send();
+    let unscripted = client.extract::<CalendarEvent>(TEXT).max_reasks(0).send();
     // The queue is empty now: the stand-in's 500, not a hang.
     assert!(
         matches!(&unscripted, Err(Error::Api { status: 500, message, .. }) if message.contains("no reply was scripted")),
@@ -141,7 +141,7 @@ fn the_request_limit_applies_to_a_blocking_extraction_too() {
         .reply_value(&json!({"name": "Science fair", "date": 1}));
     let err = client(&mock)
         .extract::<CalendarEvent>(TEXT)
-        .max_retries(5)
+        .max_reasks(5)
         .max_requests(2)
         .send()
         .map(|_| ())
@@ -220,7 +220,7 @@ fn extracts_without_a_runtime_with_the_request_options() {
         .model("other-model")
         .temperature(0.25)
         .max_tokens(64)
-        .max_retries(1)
+        .max_reasks(1)
         .mode(Mode::JsonObject)
         .send()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -252,7 +252,7 @@ fn errors_are_the_async_errors() {
     let client = client_of(&server);
     let err = client
         .extract::<Meeting>("x")
-        .max_retries(0)
+        .max_reasks(0)
         .send()
         .err()
         .unwrap_or_else(|| panic!("an invalid reply must fail"));

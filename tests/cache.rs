@@ -152,7 +152,7 @@ async fn a_reasked_extraction_replays_whole_and_a_failed_one_is_not_kept() {
     for _ in 0..2 {
         let result = client
             .extract::<CalendarEvent>("Nothing to see.")
-            .max_retries(0)
+            .max_reasks(0)
             .await;
         assert!(matches!(result, Err(Error::Invalid { .. })), "{result:?}");
     }
@@ -359,7 +359,7 @@ async fn a_reasked_extraction_is_replayed_whole_and_a_failed_one_not_at_all() {
     // An extraction that fails stores nothing: asking again asks the provider again.
     answer(&server, "Hopeless", ok(completion("not JSON")), 2).await;
     for _ in 0..2 {
-        let result = client.extract::<Meeting>("Hopeless").max_retries(0).await;
+        let result = client.extract::<Meeting>("Hopeless").max_reasks(0).await;
         assert!(matches!(result, Err(Error::Invalid { .. })));
     }
     assert_eq!(cache.len(), 2);

@@ -294,7 +294,7 @@ async fn zero_retries_means_one_attempt() {
     let server = server_with(vec![ok(completion("not json")), ok(completion(EVENT))]).await;
     let err = client(&server)
         .extract::<CalendarEvent>("text")
-        .max_retries(0)
+        .max_reasks(0)
         .await
         .expect_err("no reask");
     assert!(matches!(err, Error::Invalid { attempts: 1, .. }), "{err:?}");
@@ -305,7 +305,7 @@ async fn repeated_errors_stop_early() {
     let server = server_with(vec![ok(completion(r#"{"name":1}"#))]).await;
     let err = client(&server)
         .extract::<CalendarEvent>("text")
-        .max_retries(5)
+        .max_reasks(5)
         .await
         .expect_err("gives up");
     match err {
@@ -328,7 +328,7 @@ async fn the_token_budget_stops_reasks() {
     // is not sent at all, where it used to be sent twice (30 tokens) before the check.
     let err = client(&server)
         .extract::<CalendarEvent>("text")
-        .max_retries(10)
+        .max_reasks(10)
         .token_budget(20)
         .await
         .expect_err("budget");
@@ -458,7 +458,7 @@ async fn server_errors_are_retried_then_reported() {
     let client = Client::builder()
         .base_url(format!("{}/v1", server.uri()))
         .model("m")
-        .transport_retries(2)
+        .max_resends(2)
         .initial_backoff(Duration::from_millis(1))
         .build()
         .expect("config");
@@ -705,7 +705,7 @@ async fn connection_refused_is_a_transport_error_after_retries() {
     let client = Client::builder()
         .base_url(format!("http://127.0.0.1:{port}/v1"))
         .model("m")
-        .transport_retries(1)
+        .max_resends(1)
         .initial_backoff(Duration::from_millis(1))
         .build()
         .expect("config");

@@ -213,7 +213,7 @@ async fn workers_ai_reads_the_cloudflare_error_envelope() {
         quick(Client::workers_ai(ACCOUNT, "cf-token"))
             .base_url(format!("{}{WAI_V1}", server.uri()))
             .model("@cf/meta/nope")
-            .transport_retries(2),
+            .max_resends(2),
     );
     match run(&client).await {
         Err(Error::Api {
@@ -362,7 +362,7 @@ async fn out_of_capacity_3040_is_retried_then_succeeds() {
         ],
     )
     .await;
-    let extraction = run(&build(native(&server).transport_retries(2)))
+    let extraction = run(&build(native(&server).max_resends(2)))
         .await
         .expect("the third try succeeds");
     assert_eq!(extraction.value, event());
@@ -382,7 +382,7 @@ async fn out_of_capacity_3040_is_an_api_error_when_the_retries_are_spent() {
         )],
     )
     .await;
-    match run(&build(native(&server).transport_retries(1))).await {
+    match run(&build(native(&server).max_resends(1))).await {
         Err(Error::Api {
             status,
             code,
@@ -401,7 +401,7 @@ async fn out_of_capacity_3040_is_an_api_error_when_the_retries_are_spent() {
 async fn daily_allocation_3036_is_rate_limited_and_not_retried() {
     let message = "You have used up your daily free allocation of 10,000 neurons. Please upgrade to Cloudflare's Workers Paid plan if you would like to continue usage.";
     let server = serve(RUN_PATH, vec![reply(429, cf_failure(3036, message))]).await;
-    match run(&build(native(&server).transport_retries(3))).await {
+    match run(&build(native(&server).max_resends(3))).await {
         Err(Error::RateLimited {
             retry_after,
             message: got,
@@ -424,7 +424,7 @@ async fn no_such_model_5007_is_a_final_api_error_with_either_status() {
         let message = "No such model @cf/meta/nope or task";
         let route = "/client/v4/accounts/acc-123/ai/run/@cf/meta/nope";
         let server = serve(route, vec![reply(status, cf_failure(5007, message))]).await;
-        let client = build(native(&server).model("@cf/meta/nope").transport_retries(2));
+        let client = build(native(&server).model("@cf/meta/nope").max_resends(2));
         match run(&client).await {
             Err(Error::Api {
                 status: got_status,
@@ -452,7 +452,7 @@ async fn authentication_error_10000_is_final() {
         vec![reply(401, cf_failure(10000, "Authentication error"))],
     )
     .await;
-    match run(&build(native(&server).transport_retries(2))).await {
+    match run(&build(native(&server).max_resends(2))).await {
         Err(Error::Api {
             status,
             code,
@@ -483,7 +483,7 @@ async fn unmet_json_mode_is_reasked_and_the_reask_can_succeed() {
         ],
     )
     .await;
-    let extraction = run(&build(native(&server).transport_retries(2)))
+    let extraction = run(&build(native(&server).max_resends(2)))
         .await
         .expect("the reask succeeds");
     assert_eq!(extraction.value, event());
@@ -520,7 +520,7 @@ async fn unmet_json_mode_is_reasked_and_the_reask_can_succeed() {
 #[tokio::test]
 async fn unmet_json_mode_ends_in_invalid_output_with_the_message_kept() {
     let server = serve(RUN_PATH, vec![reply(200, unmet())]).await;
-    let client = build(native(&server).transport_retries(2).max_retries(2));
+    let client = build(native(&server).max_resends(2).max_reasks(2));
     match run(&client).await {
         Err(Error::Invalid {
             raw,
@@ -760,7 +760,7 @@ async fn gateway_errors_keep_their_code_and_message() {
         gateway(&server, "openai")
             .api_key("sk-openai-key")
             .model("gpt-4o-mini")
-            .transport_retries(2),
+            .max_resends(2),
     );
     match run(&client).await {
         Err(Error::Api {
@@ -789,7 +789,7 @@ async fn gateway_workers_ai_retries_out_of_capacity() {
         gateway(&server, "workers-ai")
             .api_key("cf-token")
             .model(CF_MODEL)
-            .transport_retries(1),
+            .max_resends(1),
     );
     let extraction = run(&client).await.expect("the retry succeeds");
     assert_eq!(extraction.value, event());
@@ -849,7 +849,7 @@ fn ollama(server: &MockServer) -> Client {
     build(
         quick(Client::ollama(server.uri()))
             .model("llama3.2")
-            .transport_retries(2),
+            .max_resends(2),
     )
 }
 
@@ -964,7 +964,7 @@ async fn ollama_missing_model_is_a_404_api_error() {
     let client = build(
         quick(Client::ollama(server.uri()))
             .model("nope")
-            .transport_retries(2),
+            .max_resends(2),
     );
     match run(&client).await {
         Err(Error::Api {

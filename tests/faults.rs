@@ -157,7 +157,7 @@ async fn a_429_without_retry_after_backs_off_then_succeeds() {
 #[tokio::test]
 async fn a_429_without_retry_after_is_rate_limited_when_the_retries_are_spent() {
     let server = server_with(vec![rate_limited()]).await;
-    let err = CalendarEvent::extract(&build(builder(&server).transport_retries(2)), "text")
+    let err = CalendarEvent::extract(&build(builder(&server).max_resends(2)), "text")
         .await
         .expect_err("still limited");
     match &err {
@@ -240,7 +240,7 @@ async fn retryable_statuses_are_api_errors_with_the_message_once_the_retries_are
         let server = server_with(vec![ResponseTemplate::new(status)
             .set_body_json(error_body("The server is overloaded", "overloaded"))])
         .await;
-        let err = CalendarEvent::extract(&build(builder(&server).transport_retries(1)), "text")
+        let err = CalendarEvent::extract(&build(builder(&server).max_resends(1)), "text")
             .await
             .expect_err("still failing");
         match &err {
@@ -273,7 +273,7 @@ async fn final_with_the_message(status: u16, message: &str, code: &str, mode: Op
         json!({"error": {"message": message, "type": "invalid_request_error", "code": code}}),
     )])
     .await;
-    let client = build(builder(&server).transport_retries(3));
+    let client = build(builder(&server).max_resends(3));
     let mut request = client.extract::<CalendarEvent>("text");
     if let Some(mode) = mode {
         request = request.mode(mode);
@@ -304,7 +304,7 @@ async fn a_400_about_the_schema_in_a_chosen_mode_is_final_with_the_message() {
         json!({"error": {"message": message, "type": "invalid_request_error", "code": "invalid_json_schema"}}),
     )])
     .await;
-    let client = build(builder(&server).transport_retries(3));
+    let client = build(builder(&server).max_resends(3));
     let err = client
         .extract::<CalendarEvent>("text")
         .mode(Mode::JsonSchema)
@@ -386,7 +386,7 @@ async fn a_reset_mid_body_is_a_transport_error_after_the_retries() {
     let client = build(
         server
             .builder()
-            .transport_retries(1)
+            .max_resends(1)
             .initial_backoff(Duration::from_millis(5)),
     );
     expect_broken_reply_after_one_retry(&client).await;
@@ -418,7 +418,7 @@ async fn a_chunked_body_cut_short_is_a_transport_error_after_the_retries() {
     let client = build(
         server
             .builder()
-            .transport_retries(1)
+            .max_resends(1)
             .initial_backoff(Duration::from_millis(5)),
     );
     expect_broken_reply_after_one_retry(&client).await;
@@ -461,7 +461,7 @@ async fn headers_that_never_come_time_out_once_and_hang_up() {
         server
             .builder()
             .timeout(Duration::from_millis(300))
-            .transport_retries(2),
+            .max_resends(2),
     );
     times_out_once_and_hangs_up(&server, &client).await;
 }
@@ -487,12 +487,7 @@ async fn a_chunked_body_over_the_cap_is_stopped_and_not_retried() {
     let piece = vec![b' '; 512];
     let steps = (0..64).map(|_| Step::Send(piece.clone())).collect();
     let server = RawServer::script(vec![RawReply::chunked("application/json", steps)]).await;
-    let client = build(
-        server
-            .builder()
-            .max_response_bytes(4096)
-            .transport_retries(2),
-    );
+    let client = build(server.builder().max_response_bytes(4096).max_resends(2));
     match CalendarEvent::extract(&client, "text").await {
         Err(Error::UnexpectedResponse {
             status, message, ..
@@ -518,7 +513,7 @@ async fn an_html_error_page_from_a_proxy_is_retried_then_an_api_error_with_its_t
         ResponseTemplate::new(502).set_body_raw(NGINX_502.as_bytes().to_vec(), "text/html")
     ])
     .await;
-    let err = CalendarEvent::extract(&build(builder(&server).transport_retries(1)), "text")
+    let err = CalendarEvent::extract(&build(builder(&server).max_resends(1)), "text")
         .await
         .expect_err("the proxy keeps failing");
     match &err {
@@ -545,7 +540,7 @@ async fn an_envelope_with_no_choices_is_an_unexpected_response_and_not_retried()
         json!({"id": "x", "object": "chat.completion", "choices": [], "usage": {"total_tokens": 3}}),
     )])
     .await;
-    match CalendarEvent::extract(&build(builder(&server).transport_retries(2)), "text").await {
+    match CalendarEvent::extract(&build(builder(&server).max_resends(2)), "text").await {
         Err(Error::UnexpectedResponse {
             status,
             message,

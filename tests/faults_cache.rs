@@ -139,7 +139,7 @@ async fn a_gateway_reask_that_stays_invalid_still_never_sends_the_key() {
     let result = client
         .extract::<CalendarEvent>(TEXT)
         .gateway_cache_key("k")
-        .max_retries(2)
+        .max_reasks(2)
         .await;
     match result {
         Err(Error::Invalid { attempts, raw, .. }) => {

@@ -355,7 +355,7 @@ async fn secrets_a_server_quotes_back_are_redacted_in_errors_and_logs() {
             .base_url(format!("{with_password}/v1"))
             .header("cf-aig-authorization", format!("Bearer {TOKEN}"), true)
             .trace_content(true)
-            .max_retries(0),
+            .max_reasks(0),
     );
     let mut texts = vec![format!("{client:?}")];
     for _ in 0..3 {
@@ -395,7 +395,7 @@ async fn secrets_quoted_in_a_stream_are_redacted_too() {
     );
     let repeated = sse(&format!("{{\"name\": 1, \"note\": \"{KEY}\"}}"), 8, "stop");
     let server = server_with(vec![ok_sse(error_event), ok_sse(garbage), ok_sse(repeated)]).await;
-    let client = build(builder(&server).max_retries(0));
+    let client = build(builder(&server).max_reasks(0));
     let mut shown_errors = Vec::new();
     for _ in 0..3 {
         let mut stream = client.extract::<CalendarEvent>("text").stream();

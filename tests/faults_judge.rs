@@ -296,7 +296,7 @@ async fn prose_where_no_object_validates_reports_the_first_one() {
     let err = client(&server)
         .extract::<CalendarEvent>("text")
         .mode(Mode::Prompt)
-        .max_retries(0)
+        .max_reasks(0)
         .await
         .expect_err("nothing validates");
     match &err {

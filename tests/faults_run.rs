@@ -347,7 +347,7 @@ async fn transport_retries_stop_at_the_request_limit() {
     let server = server_with(vec![ResponseTemplate::new(500).set_body_string("boom")]).await;
     // The limit left at its default; the transport retries raised past it.
     let client = builder(&server)
-        .transport_retries(10)
+        .max_resends(10)
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     let err = client
@@ -697,7 +697,7 @@ async fn tokens_survive_a_timeout() {
     .await;
     let client = builder(&server)
         .timeout(Duration::from_millis(300))
-        .transport_retries(0)
+        .max_resends(0)
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     let err = client

@@ -94,7 +94,7 @@ async fn the_schema_goes_on_the_wire_as_its_compact_serialization() {
     let client = Client::builder()
         .base_url(format!("{}/v1", server.uri()))
         .model("m")
-        .max_retries(0)
+        .max_reasks(0)
         .build()
         .expect("a client");
     let _ = client.extract::<JobPosting>("text").await;

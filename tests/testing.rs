@@ -125,7 +125,7 @@ async fn a_slow_reply_meets_the_client_timeout() {
     let client = mock
         .client_builder()
         .timeout(Duration::from_millis(250))
-        .transport_retries(0)
+        .max_resends(0)
         .build()
         .expect("valid configuration");
     let started = Instant::now();
@@ -350,7 +350,7 @@ async fn errors_in_openai_envelopes() {
     mock.fail(503, "overloaded").reply_value(&meeting());
     assert_eq!(ok(client.extract::<Meeting>("x").await).value, meeting());
     mock.reply_raw(502, "text/html", "<html><body>Bad gateway</body></html>");
-    let client = mock.client_builder().transport_retries(0).build();
+    let client = mock.client_builder().max_resends(0).build();
     match err(ok(client).extract::<Meeting>("x").await) {
         Error::Api {
             status, message, ..
@@ -399,7 +399,7 @@ async fn a_delay_meets_the_client_timeout() {
     let client = ok(mock
         .client_builder()
         .timeout(Duration::from_millis(200))
-        .transport_retries(0)
+        .max_resends(0)
         .build());
     let started = Instant::now();
     assert!(matches!(
@@ -414,7 +414,7 @@ async fn a_delay_meets_the_client_timeout() {
 #[tokio::test]
 async fn an_empty_queue_says_so() {
     let mock = MockProvider::start().await;
-    let client = ok(mock.client_builder().transport_retries(0).build());
+    let client = ok(mock.client_builder().max_resends(0).build());
     match err(client.extract::<Meeting>("x").await) {
         Error::Api {
             status,
@@ -440,7 +440,7 @@ async fn other_paths_are_refused_without_using_the_queue() {
     let client = ok(Client::builder()
         .base_url(format!("{address}/v2"))
         .model("m")
-        .transport_retries(0)
+        .max_resends(0)
         .build());
     match err(client.extract::<Meeting>("x").await) {
         Error::Api {

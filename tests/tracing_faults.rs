@@ -78,7 +78,7 @@ async fn faults_are_logged_visibly_and_without_secrets() {
         .header("cf-aig-authorization", format!("Bearer {TOKEN}"), true)
         .model("test-model")
         .initial_backoff(Duration::from_millis(1))
-        .max_retries(0)
+        .max_reasks(0)
         .trace_content(true)
         .build()
         .expect("config");

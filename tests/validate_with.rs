@@ -63,7 +63,7 @@ async fn a_check_that_keeps_failing_ends_in_invalid_with_the_evidence() {
     let result = client(&server)
         .extract::<CalendarEvent>("text")
         .validate_with(on_the_list(&guests))
-        .max_retries(3)
+        .max_reasks(3)
         .await;
     match result {
         Err(Error::Invalid {
@@ -101,7 +101,7 @@ async fn every_check_runs_and_every_failure_is_reported() {
             _ => Ok(()),
         })
         .validate_with(|_: &CalendarEvent| Ok::<(), String>(()))
-        .max_retries(0)
+        .max_reasks(0)
         .await;
     match result {
         Err(Error::Invalid {

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::dialect::{ChatRequest, Dialect};
-use crate::request::Options;
+use crate::options::Options;
 use crate::schema::{self, lower, Refs};
 use crate::vocab::{Input, Mode};
 use crate::{judge, Extract, Violation};

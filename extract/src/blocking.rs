@@ -24,7 +24,7 @@
 //!     let extraction = client
 //!         .extract::<CalendarEvent>("Dinner with Carol on Saturday.")
 //!         .temperature(0.0)
-//!         .max_retries(1)
+//!         .max_reasks(1)
 //!         .send()?;
 //!     println!("{event:?}, then {:?} in {} attempt(s)", extraction.value, extraction.attempts);
 //!     Ok(())
@@ -42,7 +42,8 @@ use std::sync::Arc;
 
 use tokio::runtime::Runtime;
 
-use crate::{ClientBuilder, Error, Extract, Extraction, Input, Message, Mode};
+use crate::options::{chat_options, extraction_options};
+use crate::{ClientBuilder, Error, Extract, Extraction, Input};
 
 /// A blocking client: cheap to clone, clones share the runtime and the connection pool, and it may
 /// be used from several threads at once.
@@ -188,62 +189,8 @@ pub struct ExtractRequest<'c, T> {
 }
 
 impl<'c, T: Extract> ExtractRequest<'c, T> {
-    /// System instructions, in place of the type's `#[extract(instructions)]` and the default.
-    pub fn instructions(self, instructions: impl Into<String>) -> Self {
-        self.map(|r| r.instructions(instructions))
-    }
-    /// A chat history to extract from, in place of the input text.
-    pub fn messages(self, messages: impl Into<Vec<Message>>) -> Self {
-        self.map(|r| r.messages(messages))
-    }
-    /// The model for this request.
-    pub fn model(self, model: impl Into<String>) -> Self {
-        self.map(|r| r.model(model))
-    }
-    /// Sampling temperature.
-    pub fn temperature(self, temperature: f32) -> Self {
-        self.map(|r| r.temperature(temperature))
-    }
-    /// The most tokens one reply may have.
-    pub fn max_tokens(self, max_tokens: u32) -> Self {
-        self.map(|r| r.max_tokens(max_tokens))
-    }
-    /// How many times to ask again after an invalid reply (0 allowed).
-    pub fn max_retries(self, reasks: u32) -> Self {
-        self.map(|r| r.max_retries(reasks))
-    }
-    /// How the schema is sent; the dialect's default otherwise.
-    pub fn mode(self, mode: Mode) -> Self {
-        self.map(|r| r.mode(mode))
-    }
-    /// The most tokens (prompt and completion, over all attempts) this extraction may spend before it
-    /// stops asking again.
-    pub fn token_budget(self, tokens: u64) -> Self {
-        self.map(|r| r.token_budget(tokens))
-    }
-    /// The most HTTP requests this extraction may send (transport retries, reasks and mode
-    /// fallbacks all count), in place of the client's
-    /// [`max_requests`](crate::ClientBuilder::max_requests).
-    pub fn max_requests(self, requests: u32) -> Self {
-        self.map(|r| r.max_requests(requests))
-    }
-    /// AI Gateway: cache this reply for `ttl` (`cf-aig-cache-ttl`).
-    pub fn gateway_cache_ttl(self, ttl: std::time::Duration) -> Self {
-        self.map(|r| r.gateway_cache_ttl(ttl))
-    }
-    /// AI Gateway: do not answer this request from the cache (`cf-aig-skip-cache`).
-    pub fn skip_gateway_cache(self) -> Self {
-        self.map(|r| r.skip_gateway_cache())
-    }
-    /// AI Gateway: the cache key for this request (`cf-aig-cache-key`).
-    pub fn gateway_cache_key(self, key: impl Into<String>) -> Self {
-        self.map(|r| r.gateway_cache_key(key))
-    }
-    /// Asks the provider even when the client's response cache holds an answer.
-    #[cfg(feature = "cache")]
-    pub fn skip_cache(self) -> Self {
-        self.map(|r| r.skip_cache())
-    }
+    chat_options!(.request);
+    extraction_options!(.request);
 
     /// Runs the extraction, blocking the thread until it ends.
     ///
@@ -252,15 +199,5 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
     pub fn send(self) -> Result<Extraction<T>, Error> {
         outside_runtime("send")?;
         self.runtime.block_on(self.request.send())
-    }
-
-    fn map(
-        self,
-        f: impl FnOnce(crate::ExtractRequest<'c, T>) -> crate::ExtractRequest<'c, T>,
-    ) -> Self {
-        ExtractRequest {
-            runtime: self.runtime,
-            request: f(self.request),
-        }
     }
 }

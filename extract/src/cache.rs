@@ -58,10 +58,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 
-use crate::client::ClientBuilder;
-use crate::request::{ExtractRequest, Options};
 use crate::vocab::Reply;
-use crate::Extract;
 
 /// What [`Extraction::cache_status`](crate::Extraction::cache_status) says of a reply served from a
 /// [`ResponseCache`].
@@ -384,39 +381,23 @@ impl fmt::Debug for ResponseCache {
     }
 }
 
-/// One extraction's dealings with the cache: whether it may read, and the replies it received,
-/// stored only once it succeeds.
+/// The replies one call received, stored only once it succeeds.
 #[derive(Default)]
-pub(crate) struct PerRequest {
-    skip: bool,
-    staged: Mutex<Vec<(ResponseCache, Arc<Key>, Reply)>>,
-}
+pub(crate) struct Staged(Mutex<Vec<(ResponseCache, Arc<Key>, Reply)>>);
 
-impl PerRequest {
-    /// Stores every staged reply: called once the extraction they belong to has succeeded.
+impl Staged {
+    /// Stores every staged reply: called once the call they belong to has succeeded.
     pub(crate) fn commit(&self) {
-        let staged = std::mem::take(&mut *self.staged.lock().unwrap_or_else(|e| e.into_inner()));
+        let staged = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
         for (cache, key, reply) in staged {
             cache.insert(key, reply);
         }
     }
 }
 
-/// A copy starts with nothing staged: staged replies belong to the extraction that received them.
-impl Clone for PerRequest {
-    fn clone(&self) -> Self {
-        PerRequest {
-            skip: self.skip,
-            staged: Mutex::default(),
-        }
-    }
-}
-
-impl fmt::Debug for PerRequest {
+impl fmt::Debug for Staged {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PerRequest")
-            .field("skip", &self.skip)
-            .finish_non_exhaustive()
+        f.debug_struct("Staged").finish_non_exhaustive()
     }
 }
 
@@ -433,11 +414,10 @@ pub(crate) struct Miss(Option<(ResponseCache, Arc<Key>)>);
 
 impl Miss {
     /// Stages the reply of the request, to be stored if the extraction succeeds.
-    pub(crate) fn stage(self, options: &Options, reply: &Reply) {
+    pub(crate) fn stage(self, staged: &Staged, reply: &Reply) {
         if let Some((cache, key)) = self.0 {
-            options
-                .cache
-                .staged
+            staged
+                .0
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push((cache, key, reply.clone()));
@@ -448,7 +428,7 @@ impl Miss {
 /// Looks the request up in the client's cache, if it has one.
 pub(crate) fn lookup(
     cache: Option<&ResponseCache>,
-    options: &Options,
+    skip: bool,
     url: &str,
     dialect: &'static str,
     headers: &HeaderMap,
@@ -458,7 +438,7 @@ pub(crate) fn lookup(
         return Lookup::Miss(Miss(None));
     };
     let key = cache.key(url, dialect, headers, body);
-    if !options.cache.skip {
+    if !skip {
         if let Some(mut reply) = cache.get(&key) {
             tracing::debug!(local_cache = "hit", "answered from the response cache");
             reply.cache_status = Some(LOCAL_HIT.to_owned());
@@ -469,24 +449,6 @@ pub(crate) fn lookup(
         tracing::trace!(local_cache = "miss");
     }
     Lookup::Miss(Miss(Some((cache.clone(), Arc::new(key)))))
-}
-
-impl ClientBuilder {
-    /// Answers identical requests from `cache` instead of the provider. See [`ResponseCache`] for
-    /// what is cached; clones of one cache may be given to several clients.
-    pub fn cache(mut self, cache: ResponseCache) -> Self {
-        self.cache = Some(cache);
-        self
-    }
-}
-
-impl<T: Extract> ExtractRequest<'_, T> {
-    /// Asks the provider even when the client's [`ResponseCache`] holds an answer; the replies of a
-    /// successful extraction then replace the cached ones.
-    pub fn skip_cache(mut self) -> Self {
-        self.options.cache.skip = true;
-        self
-    }
 }
 
 #[cfg(test)]
@@ -677,31 +639,29 @@ mod tests {
     #[test]
     fn staged_replies_are_stored_only_on_commit() {
         let cache = ResponseCache::new();
-        let options = Options::default();
+        let staged = Staged::default();
         let body = Bytes::from_static(b"{\"model\":\"m\"}");
         let none = HeaderMap::new();
-        let Lookup::Miss(miss) = lookup(Some(&cache), &options, "http://a", "openai", &none, &body)
+        let Lookup::Miss(miss) = lookup(Some(&cache), false, "http://a", "openai", &none, &body)
         else {
             panic!("an empty cache cannot hit");
         };
-        miss.stage(&options, &reply("A"));
+        miss.stage(&staged, &reply("A"));
         assert!(cache.is_empty());
-        // A copy of the options does not carry the staged reply along.
-        options.clone().cache.commit();
+        // Another call's commit does not store what this one staged.
+        Staged::default().commit();
         assert!(cache.is_empty());
-        options.cache.commit();
+        staged.commit();
         assert_eq!(cache.len(), 1);
-        match lookup(Some(&cache), &options, "http://a", "openai", &none, &body) {
+        match lookup(Some(&cache), false, "http://a", "openai", &none, &body) {
             Lookup::Hit(hit) => {
                 assert_eq!(hit.content.as_deref(), Some("A"));
                 assert_eq!(hit.cache_status.as_deref(), Some(LOCAL_HIT));
             }
             Lookup::Miss(_) => panic!("a committed reply is served"),
         }
-        let mut skipping = Options::default();
-        skipping.cache.skip = true;
         assert!(matches!(
-            lookup(Some(&cache), &skipping, "http://a", "openai", &none, &body),
+            lookup(Some(&cache), true, "http://a", "openai", &none, &body),
             Lookup::Miss(Miss(Some(_)))
         ));
     }

@@ -5,13 +5,12 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 
 use crate::client::Client;
+use crate::dialect::ChatRequest;
 use crate::error::Error;
-use crate::request::Options;
-use crate::stream::TextStream;
+use crate::ledger::Ledger;
+use crate::options::{chat_options, Options};
 use crate::turns::push_input;
-use crate::vocab::Usage;
-use crate::vocab::{FinishReason, Turn};
-use crate::vocab::{Input, Message, Mode};
+use crate::vocab::{FinishReason, Input, Mode, Turn, Usage};
 
 /// A text completion: the reply and what it cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,14 +27,45 @@ pub struct Completion {
     pub finish: FinishReason,
 }
 
+impl Client {
+    /// Starts a plain text completion of `input` (a text, or a chat history): `.await` it for the
+    /// reply, or call `.stream()` for its text as it arrives.
+    pub fn complete(&self, input: impl Into<Input>) -> CompleteRequest<'_> {
+        CompleteRequest::new(self, input.into())
+    }
+}
+
 /// A text completion being configured, from [`Client::complete`]; `.await` it for a
 /// [`Completion`], or call [`stream`](Self::stream) for the text as it arrives.
 #[must_use = "a completion does nothing until it is awaited or streamed"]
 pub struct CompleteRequest<'c> {
     client: &'c Client,
     input: Input,
-    instructions: Option<String>,
     options: Options,
+}
+
+/// A completion ready to send: the turns, and the call's settings and ledger.
+pub(crate) struct Prepared<'c> {
+    pub(crate) client: &'c Client,
+    pub(crate) model: String,
+    pub(crate) turns: Vec<Turn>,
+    pub(crate) options: Options,
+    pub(crate) ledger: Ledger,
+}
+
+impl Prepared<'_> {
+    /// The chat request of a completion: plain text, no schema, one model call.
+    pub(crate) fn chat_request(&self) -> ChatRequest<'_> {
+        ChatRequest {
+            model: &self.model,
+            mode: Mode::Prompt,
+            schema: None,
+            turns: &self.turns,
+            options: &self.options,
+            stream: false,
+            attempt: 1,
+        }
+    }
 }
 
 impl<'c> CompleteRequest<'c> {
@@ -43,54 +73,48 @@ impl<'c> CompleteRequest<'c> {
         CompleteRequest {
             client,
             input,
-            instructions: None,
             options: Options::default(),
         }
     }
 
-    /// A system message sent before the input.
-    pub fn instructions(mut self, instructions: impl Into<String>) -> Self {
-        self.instructions = Some(instructions.into());
-        self
-    }
-    /// A chat history to answer, in place of the input text.
-    pub fn messages(mut self, messages: impl Into<Vec<Message>>) -> Self {
-        self.input = Input::Messages(messages.into());
-        self
-    }
-    /// The model for this request.
-    pub fn model(mut self, model: impl Into<String>) -> Self {
-        self.options.model = Some(model.into());
-        self
-    }
-    /// Sampling temperature.
-    pub fn temperature(mut self, temperature: f32) -> Self {
-        self.options.temperature = Some(temperature);
-        self
-    }
-    /// The most tokens the reply may have.
-    pub fn max_tokens(mut self, max_tokens: u32) -> Self {
-        self.options.max_tokens = Some(max_tokens);
-        self
-    }
+    chat_options!();
 
-    fn parts(self) -> (&'c Client, String, Vec<Turn>, Options) {
+    pub(crate) fn prepare(self) -> Prepared<'c> {
+        // The input limit applies as it does to an extraction: truncated here, or refused by the
+        // request before it is sent.
+        let mut ledger = Ledger::default();
+        let limits = self.client.input_limit();
+        let input = match crate::tokens::apply_limit(limits, &self.options, &self.input) {
+            Ok(Some(limited)) => limited,
+            Ok(None) => self.input,
+            Err(refused) => {
+                ledger.refused = Some(refused);
+                self.input
+            }
+        };
         let mut turns = Vec::new();
-        if let Some(instructions) = self.instructions {
-            turns.push(Turn::System(instructions));
+        if let Some(instructions) = &self.options.instructions {
+            turns.push(Turn::System(instructions.clone()));
         }
-        push_input(&mut turns, &self.input);
+        push_input(&mut turns, &input);
         let model = self
             .options
             .model
             .clone()
             .unwrap_or_else(|| self.client.model().to_owned());
-        (self.client, model, turns, self.options)
+        Prepared {
+            client: self.client,
+            model,
+            turns,
+            options: self.options,
+            ledger,
+        }
     }
 
     /// Sends the request and returns the whole reply.
     pub async fn send(self) -> Result<Completion, Error> {
-        let (client, model, turns, options) = self.parts();
+        let prepared = self.prepare();
+        let (client, model) = (prepared.client, prepared.model.as_str());
         let span = tracing::info_span!(
             "complete",
             model = %model,
@@ -99,7 +123,7 @@ impl<'c> CompleteRequest<'c> {
         );
         let _guard = span.clone();
         let reply = tracing::Instrument::instrument(
-            client.chat(&model, Mode::Prompt, None, &turns, &options, 1),
+            client.chat(&prepared.chat_request(), &prepared.ledger),
             span.clone(),
         )
         .await?;
@@ -116,22 +140,15 @@ impl<'c> CompleteRequest<'c> {
             });
         }
         // A completion has no judge: a whole reply is one worth replaying, a cut one is not.
-        #[cfg(feature = "cache")]
         if reply.finish != FinishReason::Length {
-            options.cache.commit();
+            prepared.ledger.commit();
         }
         Ok(Completion {
             text,
             usage,
-            model: reply.model.unwrap_or(model),
+            model: reply.model.unwrap_or_else(|| model.to_owned()),
             finish: reply.finish,
         })
-    }
-
-    /// Streams the reply as text deltas.
-    pub fn stream(self) -> TextStream<'c> {
-        let (client, model, turns, options) = self.parts();
-        TextStream::new(client, model, turns, options)
     }
 }
 

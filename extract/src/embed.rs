@@ -145,23 +145,6 @@ impl Client {
     }
 }
 
-impl crate::ClientBuilder {
-    /// The model [`Client::embed`] uses by default, since embedding models are not chat models
-    /// (`text-embedding-3-small`, `@cf/baai/bge-base-en-v1.5`, `nomic-embed-text`).
-    pub fn embedding_model(mut self, model: impl Into<String>) -> Self {
-        self.embedding_model = Some(model.into());
-        self
-    }
-
-    /// Where [`Client::embed`] sends its requests, when not to the [`base_url`](Self::base_url):
-    /// a second server of the same protocol that serves embeddings (llama.cpp's `llama-server
-    /// --embeddings`, a text-embeddings-inference instance). Same key and headers.
-    pub fn embeddings_base_url(mut self, url: impl Into<String>) -> Self {
-        self.embeddings_base_url = Some(url.into());
-        self
-    }
-}
-
 impl<'c> EmbedRequest<'c> {
     /// The embedding model for this request.
     pub fn model(mut self, model: impl Into<String>) -> Self {

@@ -32,7 +32,7 @@
 //!     .extract::<CalendarEvent>("Dinner with Carol on Saturday.")
 //!     .instructions("Extract the event. Dates as the text gives them.")
 //!     .temperature(0.0)
-//!     .max_retries(1)
+//!     .max_reasks(1)
 //!     .await?;
 //! println!("{:?} in {} attempt(s), {} tokens", extraction.value, extraction.attempts, extraction.usage.total_tokens);
 //! # Ok(()) }
@@ -53,6 +53,7 @@ pub mod __fuzz;
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;
+mod builder;
 #[cfg(feature = "cache")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
 pub mod cache;
@@ -62,12 +63,15 @@ pub mod dialect;
 mod embed;
 mod error;
 mod judge;
+mod ledger;
 #[cfg(feature = "local")]
 pub mod local;
 mod models;
+mod options;
 mod presets;
 mod reask;
 mod request;
+mod run;
 pub mod schema;
 mod secrets;
 pub mod stream;
@@ -82,11 +86,11 @@ mod vocab;
 
 use std::future::Future;
 
-pub use client::{
-    Client, ClientBuilder, DEFAULT_MAX_REQUESTS, OPENAI_BASE_URL, OPENAI_DEFAULT_MODEL,
-};
+pub use builder::ClientBuilder;
+pub use client::{Client, DEFAULT_MAX_REQUESTS};
 pub use complete::{CompleteRequest, Completion};
 pub use dialect::Dialect;
+pub use dialect::{OPENAI_BASE_URL, OPENAI_DEFAULT_MODEL};
 pub use embed::{cosine_similarity, EmbedRequest, Embeddings, Neighbor};
 pub use error::{Cut, Error, StopReason, Violation};
 /// Derives [`Extract`](trait@Extract) for a struct with named fields or an enum.
@@ -107,8 +111,9 @@ pub use error::{Cut, Error, StopReason, Violation};
 /// `serde_json::Value` and types that do not derive `Extract` are rejected at the field.
 pub use extract_derive::Extract;
 pub use models::ModelsRequest;
-pub use request::{ExtractRequest, Extraction};
-pub use tokens::InputPolicy;
+pub use options::InputPolicy;
+pub use request::ExtractRequest;
+pub use run::Extraction;
 pub use vocab::{FinishReason, Input, Message, Mode, ModelInfo, Role, Usage};
 
 /// A type that can be extracted from text by a language model: it has a JSON Schema (schemars), can

@@ -15,7 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::client::{Client, ClientBuilder};
+use crate::builder::ClientBuilder;
+use crate::client::{BoxFuture, Client, Companion};
 use crate::error::Error;
 
 const SCRIPT: &str = include_str!("../scripts/local-model.sh");
@@ -187,7 +188,14 @@ impl LocalModel {
     /// A client that keeps this server running for as long as it (or a clone) lives.
     pub fn into_client(self) -> Result<Client, Error> {
         let builder = self.client_builder();
-        builder.keep_alive(Arc::new(self)).build()
+        builder.companion(Arc::new(self)).build()
+    }
+}
+
+/// The client keeps the server alive, and asks it for the embeddings server.
+impl Companion for LocalModel {
+    fn embeddings_base_url(&self) -> Option<BoxFuture<'_, Result<String, Error>>> {
+        Some(Box::pin(LocalModel::embeddings_base_url(self)))
     }
 }
 

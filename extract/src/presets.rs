@@ -2,8 +2,10 @@
 //! put the account in the URL, and the local servers, whose dialect cannot be told from a URL. Each
 //! returns a [`ClientBuilder`], so the model and everything else are chained as usual.
 
-use crate::client::{Client, ClientBuilder};
+use crate::builder::ClientBuilder;
+use crate::client::Client;
 use crate::dialect::{Dialect, GatewayProvider};
+use crate::error::Error;
 
 /// Where the Cloudflare API lives.
 const CLOUDFLARE_API: &str = "https://api.cloudflare.com/client/v4/accounts";
@@ -11,6 +13,49 @@ const CLOUDFLARE_API: &str = "https://api.cloudflare.com/client/v4/accounts";
 const AI_GATEWAY: &str = "https://gateway.ai.cloudflare.com/v1";
 
 impl Client {
+    /// A client configured from the environment:
+    ///
+    /// | variable | meaning | default |
+    /// |---|---|---|
+    /// | `OPENAI_API_KEY` | the API key | required for OpenAI, optional elsewhere |
+    /// | `OPENAI_BASE_URL` | an OpenAI-compatible base URL | `https://api.openai.com/v1` |
+    /// | `EXTRACT_MODEL` (or `OPENAI_MODEL`) | the model | `gpt-4o-mini` for OpenAI, required elsewhere |
+    /// | `EXTRACT_EMBEDDING_MODEL` | the model [`embed`](Client::embed) uses | see [`embedding_model`](Client::embedding_model) |
+    pub fn from_env() -> Result<Client, Error> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let base_url = var("OPENAI_BASE_URL");
+        let key = var("OPENAI_API_KEY");
+        let model = var("EXTRACT_MODEL").or_else(|| var("OPENAI_MODEL"));
+        let mut builder = Client::builder();
+        if let Some(url) = &base_url {
+            builder = builder.base_url(url);
+        }
+        if let Some(model) = var("EXTRACT_EMBEDDING_MODEL") {
+            builder = builder.embedding_model(model);
+        }
+        // What the provider at the URL requires, and defaults, is its dialect's to say.
+        let facts = base_url
+            .as_deref()
+            .map_or(Dialect::OpenAi, Dialect::detect)
+            .imp();
+        match (&key, facts.needs_key()) {
+            (Some(key), _) => builder = builder.api_key(key),
+            (None, Some(_)) => return Err(Error::config(
+                "OPENAI_API_KEY is not set; set it, or set OPENAI_BASE_URL (and EXTRACT_MODEL) to \
+                     an OpenAI-compatible server that needs no key",
+            )),
+            (None, None) => {}
+        }
+        match (model, facts.default_model()) {
+            (Some(model), _) => builder = builder.model(model),
+            (None, Some(default)) => builder = builder.model(default),
+            (None, None) => return Err(Error::config(
+                "EXTRACT_MODEL is not set; set it to a model the server at OPENAI_BASE_URL serves",
+            )),
+        }
+        builder.build()
+    }
+
     /// Cloudflare Workers AI through its OpenAI-compatible endpoint,
     /// `https://api.cloudflare.com/client/v4/accounts/{account_id}/ai/v1`, with an API token that
     /// may use Workers AI. Models are named like `@cf/meta/llama-3.1-8b-instruct`.
@@ -102,18 +147,6 @@ impl Client {
         Client::builder()
             .base_url(with_v1(base_url.as_ref()))
             .dialect(Dialect::OpenAiCompatible)
-    }
-}
-
-impl ClientBuilder {
-    /// The token of an authenticated AI Gateway, sent as `cf-aig-authorization: Bearer <token>`
-    /// (marked sensitive) beside the provider's own `Authorization`.
-    pub fn gateway_token(self, token: impl AsRef<str>) -> Self {
-        self.header(
-            "cf-aig-authorization",
-            format!("Bearer {}", token.as_ref()),
-            true,
-        )
     }
 }
 

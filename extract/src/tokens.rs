@@ -17,27 +17,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::client::{Client, ClientBuilder};
 use crate::error::Error;
-use crate::request::Options;
+use crate::options::Options;
 use crate::schema::Prepared;
 use crate::vocab::Turn;
 use crate::vocab::{Input, Message, Mode, Role};
 
-/// What to do with an input over the token limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum InputPolicy {
-    /// Fail with [`Error::InputTooLong`] before sending anything.
-    #[default]
-    Reject,
-    /// Keep the beginning and cut the end: the end of a text; in a chat history, the latest
-    /// messages (the one that crosses the limit is shortened, later ones dropped).
-    TruncateEnd,
-    /// Keep the end and cut the beginning: the start of a text; in a chat history, the oldest
-    /// messages, which suits a conversation whose latest turns matter most.
-    TruncateStart,
-}
+pub use crate::options::InputPolicy;
 
 /// Counts the tokens of a text: [`estimate`] by default; an exact tokenizer where the limit is
 /// tight (with the `tiktoken` feature, [`o200k`] or [`cl100k`]; or your model's own).
@@ -68,30 +54,6 @@ impl fmt::Debug for InputLimit {
     }
 }
 
-impl ClientBuilder {
-    /// The most tokens the input of one extraction may have (the text, or the contents of every
-    /// message of a history; the instructions and schema the request adds are not counted, so leave
-    /// room for them and for the reply below the model's context window). Over it, the input is
-    /// rejected before anything is sent, or truncated: see [`on_long_input`](Self::on_long_input).
-    /// Counted with [`estimate`] unless [`token_counter`](Self::token_counter) says otherwise.
-    pub fn max_input_tokens(mut self, tokens: u64) -> Self {
-        self.input_limit.max_tokens = Some(tokens);
-        self
-    }
-    /// What to do with an input over [`max_input_tokens`](Self::max_input_tokens) (default:
-    /// [`InputPolicy::Reject`]).
-    pub fn on_long_input(mut self, policy: InputPolicy) -> Self {
-        self.input_limit.policy = Some(policy);
-        self
-    }
-    /// How input tokens are counted, in place of [`estimate`]: `extract::tokens::o200k` (feature
-    /// `tiktoken`), or any function, say your model's tokenizer.
-    pub fn token_counter(mut self, count: impl Fn(&str) -> usize + Send + Sync + 'static) -> Self {
-        self.input_limit.counter = Some(Arc::new(count));
-        self
-    }
-}
-
 /// A conservative estimate of the tokens of `text`, without a tokenizer. It counts by kind of
 /// character: a run of ASCII letters as one token per 3 letters, a run of ASCII punctuation as one
 /// per 3 marks, every digit as one, a run of spaces as one per 4 (the first space joins the word
@@ -105,7 +67,7 @@ impl ClientBuilder {
 /// on JSON, 2 on numbers, 1.05 to 1.1 on random identifiers (its tightest case) and up to 4 on
 /// Russian with `o200k_base`. Tokenizers with small vocabularies split more: against SmolLM2's
 /// (49k tokens) it was 1.0 to 1.5 times the count, except random identifiers (0.8). Where the limit
-/// is tight, count exactly with [`ClientBuilder::token_counter`].
+/// is tight, count exactly with [`ClientBuilder::token_counter`](crate::ClientBuilder::token_counter).
 pub fn estimate(text: &str) -> usize {
     #[derive(PartialEq)]
     enum Run {
@@ -197,11 +159,10 @@ impl From<TooLong> for Error {
 /// The request's input under the request's (or else the client's) limit: `None` when there is no
 /// limit or it fits, the truncated input when the policy says so, [`TooLong`] otherwise.
 pub(crate) fn apply_limit(
-    client: &Client,
+    settings: &InputLimit,
     options: &Options,
     input: &Input,
 ) -> Result<Option<Input>, TooLong> {
-    let settings = client.input_limit();
     let Some(limit) = options.max_input_tokens.or(settings.max_tokens) else {
         return Ok(None);
     };
@@ -370,15 +331,15 @@ const PER_MESSAGE: u64 = 4;
 /// The prompt tokens of one chat request, estimated before it is sent (the token budget's check):
 /// every turn's text and, where the mode sends the schema beside the messages (`json_schema`,
 /// `tools`), the schema's JSON, each counted with the client's
-/// [`token_counter`](ClientBuilder::token_counter) or else [`estimate`], plus
+/// [`token_counter`](crate::ClientBuilder::token_counter) or else [`estimate`], plus
 /// [`PER_MESSAGE`] per turn. An estimate, not the server's count: with [`estimate`] it errs high.
 pub(crate) fn prompt_estimate(
-    client: &Client,
+    settings: &InputLimit,
     turns: &[Turn],
     schema: Option<&Prepared>,
     mode: Mode,
 ) -> u64 {
-    let count: &dyn Fn(&str) -> usize = match &client.input_limit().counter {
+    let count: &dyn Fn(&str) -> usize = match &settings.counter {
         Some(counter) => counter.as_ref(),
         None => &estimate,
     };

@@ -32,13 +32,11 @@ pub(crate) struct Policy {
     pub(crate) stream_deadline: Option<Duration>,
 }
 
-/// The HTTP requests one extraction has sent, shared by its transport retries, reasks and mode
-/// fallbacks, so that one limit bounds them all (see `ClientBuilder::max_requests`).
-#[derive(Debug, Clone, Default)]
+/// The HTTP requests one call has sent, shared by its resends, reasks and mode fallbacks, so that
+/// one limit bounds them all (see `ClientBuilder::max_requests`).
+#[derive(Debug, Default)]
 pub(crate) struct Requests {
-    /// The request's own limit; `None` means the client's.
-    pub(crate) limit: Option<u32>,
-    sent: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    sent: std::sync::atomic::AtomicU32,
 }
 
 impl Requests {

@@ -167,7 +167,7 @@ pub fn live_client() -> Option<extract::Client> {
     let client = extract::Client::builder()
         .base_url(base_url)
         .model(extract::local::MODEL)
-        .max_retries(2)
+        .max_reasks(2)
         .timeout(std::time::Duration::from_secs(120))
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -196,7 +196,7 @@ pub fn live_embedding_client() -> Option<extract::Client> {
         .base_url(base_url)
         .embeddings_base_url(live_embeddings_url()?)
         .model(extract::local::MODEL)
-        .max_retries(2)
+        .max_reasks(2)
         .timeout(std::time::Duration::from_secs(120))
         .build()
         .unwrap_or_else(|e| panic!("{e}"));

@@ -149,7 +149,7 @@ impl RawServer {
             .base_url(&self.base_url)
             .model("test-model")
             .timeout(Duration::from_secs(2))
-            .transport_retries(0)
+            .max_resends(0)
     }
 }
 

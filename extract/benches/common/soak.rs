@@ -255,10 +255,10 @@ pub(crate) fn client(base_url: &str, timeout: Duration) -> extract::Client {
         .base_url(base_url)
         .model("soak-model")
         .timeout(timeout)
-        .transport_retries(TRANSPORT_RETRIES)
+        .max_resends(TRANSPORT_RETRIES)
         .initial_backoff(Duration::from_millis(10))
         .max_retry_delay(MAX_RETRY_DELAY)
-        .max_retries(REASKS)
+        .max_reasks(REASKS)
         .build()
         .unwrap_or_else(|e| panic!("the soak client: {e}"))
 }

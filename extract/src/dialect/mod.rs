@@ -14,9 +14,10 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 pub(crate) use body::{Body, Part};
+pub use openai::{OPENAI_BASE_URL, OPENAI_DEFAULT_MODEL};
 
 use crate::error::Error;
-use crate::request::Options;
+use crate::options::Options;
 use crate::schema::Prepared;
 use crate::vocab::Mode;
 use crate::vocab::Target;
@@ -156,6 +157,7 @@ pub(crate) fn without_tools(turns: &[Turn], mode: Mode, schema: Option<&Prepared
 }
 
 /// Everything a dialect needs to shape one chat request.
+#[derive(Clone, Copy)]
 pub(crate) struct ChatRequest<'a> {
     pub(crate) model: &'a str,
     pub(crate) mode: Mode,
@@ -181,6 +183,15 @@ impl<'a> ChatRequest<'a> {
 pub(crate) trait DialectImpl: Send + Sync {
     fn name(&self) -> &'static str;
     fn default_mode(&self) -> Mode;
+    /// The provider's name for people when it refuses every request without a key: a client for it
+    /// is refused at build, and `Client::from_env` asks for the key. `None`: a key is optional.
+    fn needs_key(&self) -> Option<&'static str> {
+        None
+    }
+    /// The model a client uses when it sets none; `None`: the user must name one.
+    fn default_model(&self) -> Option<&'static str> {
+        None
+    }
     /// The chat endpoint under `base_url`.
     fn chat_url(&self, base_url: &str, model: &str) -> String;
     /// Authentication headers; the key is marked sensitive.

@@ -27,19 +27,33 @@ pub(crate) struct OpenAi {
     /// Whose size limits the strict schema is held to: OpenAI's own, and nobody's for the
     /// compatible servers, whose limits are their own and undocumented.
     limits: Option<Target>,
+    /// Its name for people, when it refuses requests without a key (OpenAI's own API does).
+    needs_key: Option<&'static str>,
+    /// The model a client uses when it sets none (OpenAI's own API has one; a compatible server
+    /// serves what it was started with, which only the user knows).
+    default_model: Option<&'static str>,
 }
+
+/// OpenAI's API, the default base URL of a client.
+pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+/// The model a client for OpenAI uses when none is set.
+pub const OPENAI_DEFAULT_MODEL: &str = "gpt-4o-mini";
 
 pub(crate) static OPENAI: OpenAi = OpenAi {
     name: "openai",
     max_tokens_field: "max_completion_tokens",
     string_lengths: false,
     limits: Some(Target::OpenAi),
+    needs_key: Some("OpenAI"),
+    default_model: Some(OPENAI_DEFAULT_MODEL),
 };
 pub(crate) static COMPATIBLE: OpenAi = OpenAi {
     name: "openai-compatible",
     max_tokens_field: "max_tokens",
     string_lengths: true,
     limits: None,
+    needs_key: None,
+    default_model: None,
 };
 /// What AI Gateway's unified endpoint speaks: compatible, but it may forward to OpenAI itself.
 pub(crate) static GATEWAY_COMPAT: OpenAi = OpenAi {
@@ -47,6 +61,8 @@ pub(crate) static GATEWAY_COMPAT: OpenAi = OpenAi {
     max_tokens_field: "max_tokens",
     string_lengths: false,
     limits: None,
+    needs_key: None,
+    default_model: None,
 };
 
 impl DialectImpl for OpenAi {
@@ -56,6 +72,14 @@ impl DialectImpl for OpenAi {
 
     fn default_mode(&self) -> Mode {
         Mode::JsonSchema
+    }
+
+    fn needs_key(&self) -> Option<&'static str> {
+        self.needs_key
+    }
+
+    fn default_model(&self) -> Option<&'static str> {
+        self.default_model
     }
 
     fn chat_url(&self, base_url: &str, _model: &str) -> String {

@@ -6,6 +6,7 @@ pub(crate) mod locate;
 mod tree;
 
 use std::any::Any;
+use std::fmt;
 
 use jsonschema::Validator;
 use serde_json::Value;
@@ -180,6 +181,19 @@ fn message(err: &jsonschema::ValidationError<'_>, doc: &Doc<'_>) -> String {
 /// takes the value as `Any` so that the run holding it need not be generic; it was made for the
 /// request's type and checks only that.
 pub(crate) type Check<'a> = Box<dyn Fn(&dyn Any) -> Result<(), String> + Send + Sync + 'a>;
+
+/// A typed check, erased into a [`Check`] (the run is not generic); the judge hands it the `T` back.
+pub(crate) fn check_of<'a, T, F, E>(check: F) -> Check<'a>
+where
+    T: Any,
+    F: Fn(&T) -> Result<(), E> + Send + Sync + 'a,
+    E: fmt::Display,
+{
+    Box::new(move |value: &dyn Any| match value.downcast_ref::<T>() {
+        Some(value) => check(value).map_err(|e| e.to_string()),
+        None => Ok(()),
+    })
+}
 
 /// Runs a request's own checks on a value [`judge`] accepted: each failure is a violation of the
 /// whole value, and all of them are reported at once.

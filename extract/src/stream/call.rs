@@ -3,7 +3,7 @@
 //! no difference between a streamed reply and a whole one.
 
 use crate::error::{Cut, Error};
-use crate::request::{Attempts, Run};
+use crate::run::{Attempts, Run};
 use crate::vocab::Usage;
 use crate::vocab::{FinishReason, Reply};
 use crate::vocab::{Input, Mode};
@@ -188,12 +188,8 @@ pub(crate) async fn open_attempt(
         let opened = run
             .client
             .open_stream(
-                &run.model,
-                run.mode,
-                Some(run.prepared),
-                &attempts.turns,
-                &run.options,
-                attempts.made,
+                &run.chat_request(&attempts.turns, attempts.made),
+                &run.ledger,
             )
             .await;
         match opened {
@@ -206,7 +202,7 @@ pub(crate) async fn open_attempt(
 /// An error in the middle of this attempt's stream, with what the earlier attempts spent, as a
 /// plain extraction reports it: a cut gets their tokens added; another error (a provider's error
 /// event, say) after earlier attempts is wrapped in [`Error::AfterAttempts`].
-pub(crate) fn with_earlier_usage(err: Error, state: Option<&Attempts>) -> Error {
+pub(crate) fn with_earlier_usage(err: Error, state: Option<&Attempts>, run: &Run<'_>) -> Error {
     let earlier = state.map(|s| s.usage).unwrap_or_default();
     match err {
         Error::Truncated {
@@ -226,7 +222,7 @@ pub(crate) fn with_earlier_usage(err: Error, state: Option<&Attempts>) -> Error 
             Some(state) if state.made > 1 => Error::AfterAttempts {
                 error: Box::new(error),
                 attempts: state.made,
-                requests: state.requests.sent(),
+                requests: run.ledger.requests.sent(),
                 usage: earlier,
             },
             _ => error,

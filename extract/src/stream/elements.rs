@@ -14,7 +14,7 @@ use super::json::{Event, Parser, Seg};
 use super::text::StreamSummary;
 use crate::error::{Error, StopReason, Violation};
 use crate::judge;
-use crate::request::{Attempts, Run, Verdict};
+use crate::run::{Attempts, Run, Verdict};
 use crate::schema::{self, Prepared};
 use crate::vocab::Input;
 use crate::Extract;
@@ -143,7 +143,7 @@ impl<T: Extract> Driver<'_, T> {
                 Some(Ok(range)) => self.feed(range),
                 Some(Err(err)) => {
                     self.finished = true;
-                    return Some(Err(with_earlier_usage(err, self.state.as_ref())));
+                    return Some(Err(with_earlier_usage(err, self.state.as_ref(), &self.run)));
                 }
                 None => self.conclude(),
             }
@@ -224,7 +224,7 @@ impl<T: Extract> Driver<'_, T> {
             Ok(reply) => reply,
             Err(err) => {
                 self.ready
-                    .push_back(Err(with_earlier_usage(err, self.state.as_ref())));
+                    .push_back(Err(with_earlier_usage(err, self.state.as_ref(), &self.run)));
                 return;
             }
         };
@@ -258,5 +258,14 @@ impl<T: Extract> Driver<'_, T> {
                 stop: StopReason::ElementsYielded,
             })),
         }
+    }
+}
+
+impl<'c, T: Extract> crate::ExtractRequest<'c, Vec<T>> {
+    /// Streams the elements of the list as each one is complete and valid, before the next one
+    /// starts. See [`ElementStream`](ElementStream).
+    pub fn elements(self) -> ElementStream<'c, T> {
+        let (run, input) = self.into_run();
+        ElementStream::new(run, input)
     }
 }

@@ -9,7 +9,8 @@ use tracing::Instrument;
 use super::call::{open_attempt, with_earlier_usage, Call};
 use super::json::{Event, ParseError, Parser, Seg};
 use crate::error::{Error, Violation};
-use crate::request::{Attempts, Extraction, Run, Verdict};
+use crate::run::Extraction;
+use crate::run::{Attempts, Run, Verdict};
 use crate::vocab::Input;
 use crate::{Enforceable, Extract};
 
@@ -164,7 +165,11 @@ impl<'c, T: Extract> PartialStream<'c, T> {
                 }
                 Some(Err(err)) => {
                     self.finished = true;
-                    return Some(Next::Failed(with_earlier_usage(err, self.state.as_ref())));
+                    return Some(Next::Failed(with_earlier_usage(
+                        err,
+                        self.state.as_ref(),
+                        &self.run,
+                    )));
                 }
                 None => {
                     let call = self.call.take()?;
@@ -175,6 +180,7 @@ impl<'c, T: Extract> PartialStream<'c, T> {
                             return Some(Next::Failed(with_earlier_usage(
                                 err,
                                 self.state.as_ref(),
+                                &self.run,
                             )));
                         }
                     };
@@ -362,5 +368,14 @@ impl<T: Extract> fmt::Debug for PartialStream<'_, T> {
             .field("mode", &self.run.mode)
             .field("finished", &self.finished)
             .finish_non_exhaustive()
+    }
+}
+
+impl<'c, T: Extract> crate::ExtractRequest<'c, T> {
+    /// Streams the extraction: partial values as the fields arrive, then the validated value. See
+    /// [`PartialStream`](PartialStream).
+    pub fn stream(self) -> PartialStream<'c, T> {
+        let (run, input) = self.into_run();
+        PartialStream::new(run, input)
     }
 }

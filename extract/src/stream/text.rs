@@ -8,12 +8,10 @@ use std::task::{Context, Poll};
 use futures_util::Stream;
 
 use super::call::Call;
-use crate::client::Client;
 use crate::error::Error;
-use crate::request::Options;
+use crate::vocab::FinishReason;
 use crate::vocab::Mode;
 use crate::vocab::Usage;
-use crate::vocab::{FinishReason, Turn};
 
 /// What a finished stream cost and how it ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,26 +40,13 @@ pub struct TextStream<'c> {
 }
 
 impl<'c> TextStream<'c> {
-    pub(crate) fn new(
-        client: &'c Client,
-        model: String,
-        turns: Vec<Turn>,
-        options: Options,
-    ) -> Self {
+    pub(crate) fn new(prepared: crate::complete::Prepared<'c>) -> Self {
         let summary = Arc::new(Mutex::new(StreamSummary::default()));
         let shared = summary.clone();
-        let inner = futures_util::stream::unfold(
-            State::Start {
-                client,
-                model,
-                turns,
-                options,
-            },
-            move |state| {
-                let summary = shared.clone();
-                async move { state.next(&summary).await }
-            },
-        );
+        let inner = futures_util::stream::unfold(State::Start(prepared), move |state| {
+            let summary = shared.clone();
+            async move { state.next(&summary).await }
+        });
         TextStream {
             inner: Box::pin(inner),
             summary,
@@ -103,12 +88,7 @@ impl fmt::Debug for TextStream<'_> {
 }
 
 enum State<'c> {
-    Start {
-        client: &'c Client,
-        model: String,
-        turns: Vec<Turn>,
-        options: Options,
-    },
+    Start(crate::complete::Prepared<'c>),
     Streaming(Call),
     Over,
 }
@@ -118,15 +98,11 @@ impl State<'_> {
         let mut call = match self {
             State::Over => return None,
             State::Streaming(call) => call,
-            State::Start {
-                client,
-                model,
-                turns,
-                options,
-            } => {
+            State::Start(prepared) => {
                 summary.lock().unwrap_or_else(|e| e.into_inner()).attempts = 1;
-                let opened = client
-                    .open_stream(&model, Mode::Prompt, None, &turns, &options, 1)
+                let opened = prepared
+                    .client
+                    .open_stream(&prepared.chat_request(), &prepared.ledger)
                     .await;
                 match opened {
                     Ok(deltas) => Call::new(deltas, Mode::Prompt),
@@ -162,5 +138,12 @@ impl State<'_> {
                 None
             }
         }
+    }
+}
+
+impl<'c> crate::CompleteRequest<'c> {
+    /// Streams the reply as text deltas.
+    pub fn stream(self) -> TextStream<'c> {
+        TextStream::new(self.prepare())
     }
 }

@@ -19,6 +19,15 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The mode to fall back to when a server rejects this one: each step asks less of it.
+    pub(crate) fn simpler(self) -> Option<Mode> {
+        match self {
+            Mode::JsonSchema => Some(Mode::JsonObject),
+            Mode::Tools | Mode::JsonObject => Some(Mode::Prompt),
+            Mode::Prompt => None,
+        }
+    }
+
     /// The name used in logs and metadata.
     pub fn as_str(self) -> &'static str {
         match self {
