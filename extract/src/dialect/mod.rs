@@ -3,6 +3,7 @@
 //! file and one line in [`Dialect`].
 
 mod body;
+mod envelope;
 mod gateway;
 mod ollama;
 mod openai;
@@ -14,6 +15,9 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 pub(crate) use body::{Body, Part};
+pub(crate) use envelope::{
+    bad_delta, bad_shape, classify_status, excerpt, header_text, ProviderError, Rejection,
+};
 pub use openai::{OPENAI_BASE_URL, OPENAI_DEFAULT_MODEL};
 
 use crate::error::Error;
@@ -249,7 +253,7 @@ pub(crate) trait DialectImpl: Send + Sync {
     /// neither (a proxy's error page, a bad model name, a transient failure) is
     /// [`Rejection::Other`] and changes nothing.
     fn rejection(&self, mode: Mode, status: u16, code: Option<&str>, message: &str) -> Rejection {
-        openai::rejection(mode, status, code, message)
+        envelope::rejection(mode, status, code, message)
     }
 
     /// Whether the provider streams a reply in this mode (`schema` is false for a text completion).
@@ -323,129 +327,4 @@ pub(crate) struct ModelPage {
     pub(crate) models: Vec<ModelInfo>,
     /// Whether a next page may have more (a provider that pages, and a full page).
     pub(crate) more: bool,
-}
-
-/// The error for a reply whose body does not have the shape the API documents.
-pub(crate) fn bad_shape(status: u16, body: &[u8], what: impl fmt::Display) -> Error {
-    Error::UnexpectedResponse {
-        status,
-        message: what.to_string(),
-        body: excerpt(body),
-    }
-}
-
-/// The error for a stream event that is not JSON: the stream is broken, so no later event can be
-/// trusted either.
-pub(crate) fn bad_delta(data: &str, err: &serde_json::Error) -> Error {
-    Error::UnexpectedResponse {
-        status: 200,
-        message: format!("a stream event is not JSON: {err}"),
-        body: excerpt(data.as_bytes()),
-    }
-}
-
-/// The usual reading of an HTTP error status: 429 is a rate limit; 408, 409, 429 and 5xx are worth
-/// resending; anything else is final.
-pub(crate) fn classify_status(
-    status: u16,
-    retry_after: Option<std::time::Duration>,
-    parsed: ProviderError,
-) -> (Error, bool) {
-    let retryable = matches!(status, 408 | 409 | 429) || (500..600).contains(&status);
-    let error = if status == 429 {
-        Error::RateLimited {
-            retry_after,
-            message: parsed.message,
-        }
-    } else {
-        Error::Api {
-            status,
-            code: parsed.code,
-            message: parsed.message,
-        }
-    };
-    (error, retryable)
-}
-
-/// The value of a response header as text, if present and readable.
-pub(crate) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-/// What a provider's rejection of a request says about the way the schema was sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Rejection {
-    /// The server does not support the mode itself (`response_format` of type `json_schema`,
-    /// `tools`): the request may be sent again in a simpler mode.
-    ModeUnsupported,
-    /// The server read the schema and found it invalid: the type's schema must change.
-    SchemaInvalid,
-    /// Anything else: the error is returned as it is.
-    Other,
-}
-
-/// Whether `text` (lowercase) names the part of a request that `mode` adds, in the words servers
-/// use for it.
-pub(crate) fn names_mode(mode: Mode, text: &str) -> bool {
-    let words: &[&str] = match mode {
-        Mode::JsonSchema => &[
-            "json_schema",
-            "response_format",
-            "structured output",
-            "json schema",
-        ],
-        Mode::JsonObject => &["json_object", "response_format", "json mode"],
-        Mode::Tools => &[
-            "tools",
-            "tool_choice",
-            "tool choice",
-            "function calling",
-            "tool calling",
-            "tool use",
-            "functions",
-        ],
-        Mode::Prompt => &[],
-    };
-    words.iter().any(|w| text.contains(w))
-}
-
-/// Whether `text` (lowercase) says something is not supported, in the words servers use.
-pub(crate) fn says_unsupported(text: &str) -> bool {
-    [
-        "not supported",
-        "unsupported",
-        "does not support",
-        "doesn't support",
-        "do not support",
-        "not available for",
-        "not enabled",
-        "unrecognized request argument",
-        "unknown parameter",
-        "extra inputs are not permitted",
-        "must be one of",
-        "requires --jinja",
-    ]
-    .iter()
-    .any(|w| text.contains(w))
-}
-
-/// What a provider said about a failure.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ProviderError {
-    pub(crate) code: Option<String>,
-    pub(crate) message: String,
-}
-
-/// The start of a body, decoded lossily, for error messages.
-pub(crate) fn excerpt(body: &[u8]) -> String {
-    const MAX: usize = 2048;
-    let cut = &body[..body.len().min(MAX)];
-    let mut text = String::from_utf8_lossy(cut).into_owned();
-    if body.len() > MAX {
-        text.push('…');
-    }
-    text
 }

@@ -10,7 +10,7 @@
 use reqwest::header::{HeaderMap, AUTHORIZATION};
 use serde_json::{Map, Value};
 
-use super::openai::{self, bearer, not_json};
+use super::envelope::{self, bearer, not_json};
 use super::{
     bad_delta, bad_shape, excerpt, without_tools, Body, ChatRequest, DialectImpl, EmbeddingBatch,
     ModelPage, ProviderError, Rejection,
@@ -80,7 +80,7 @@ impl DialectImpl for Ollama {
         let value: Value = serde_json::from_slice(body).map_err(|e| not_json(status, body, &e))?;
         let Some(message) = value.get("message").filter(|m| m.is_object()) else {
             if value.get("error").is_some_and(|e| !e.is_null()) {
-                let parsed = openai::parse_error_body(body);
+                let parsed = envelope::parse_error_body(body);
                 return Err(Error::Api {
                     status,
                     code: parsed.code,
@@ -132,7 +132,7 @@ impl DialectImpl for Ollama {
     }
 
     fn parse_error(&self, body: &[u8]) -> ProviderError {
-        openai::parse_error_body(body)
+        envelope::parse_error_body(body)
     }
 
     /// Ollama's words: a schema it cannot read is "invalid format: expected \"json\" or a valid
@@ -154,7 +154,7 @@ impl DialectImpl for Ollama {
         if text.contains("invalid format") || text.contains("invalid json schema") {
             return Rejection::SchemaInvalid;
         }
-        openai::rejection(mode, status, code, message)
+        envelope::rejection(mode, status, code, message)
     }
 
     fn framing(&self) -> Framing {
@@ -166,7 +166,7 @@ impl DialectImpl for Ollama {
     fn parse_delta(&self, data: &str) -> Result<Delta, Error> {
         let value: Value = serde_json::from_str(data).map_err(|e| bad_delta(data, &e))?;
         if let Some(error) = value.get("error").filter(|e| !e.is_null()) {
-            return Err(openai::stream_error(error));
+            return Err(envelope::stream_error(error));
         }
         let done = value.get("done").and_then(Value::as_bool).unwrap_or(false);
         let count = |key: &str| value.get(key).and_then(Value::as_u64);
@@ -211,7 +211,7 @@ impl DialectImpl for Ollama {
             #[serde(default)]
             prompt_eval_count: Option<u64>,
         }
-        let reply: Embed = openai::read_json(status, body, "the embeddings reply")?;
+        let reply: Embed = envelope::read_json(status, body, "the embeddings reply")?;
         Ok(EmbeddingBatch {
             vectors: reply.embeddings,
             usage: reply.prompt_eval_count.map(|n| Usage::new(n, 0, None)),
@@ -240,7 +240,7 @@ impl DialectImpl for Ollama {
         struct Tags {
             models: Vec<Map<String, Value>>,
         }
-        let tags: Tags = openai::read_json(status, body, "the model listing")?;
+        let tags: Tags = envelope::read_json(status, body, "the model listing")?;
         let models = tags
             .models
             .into_iter()
@@ -266,7 +266,7 @@ impl DialectImpl for Ollama {
                     if key == "model" {
                         continue;
                     }
-                    if let Some(value) = openai::scalar_text(&value).filter(|v| !v.is_empty()) {
+                    if let Some(value) = envelope::scalar_text(&value).filter(|v| !v.is_empty()) {
                         info.properties.push((key, value));
                     }
                 }

@@ -2,12 +2,15 @@
 //! server. The two differ in small ways: OpenAI wants `max_completion_tokens` (the older `max_tokens`
 //! is rejected by its reasoning models), while compatible servers mostly know only `max_tokens`.
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::header::{HeaderMap, AUTHORIZATION};
 use serde_json::{Map, Value};
 
+use super::envelope::{
+    bearer, error_from_value, not_json, parse_error_body, read_json, scalar_text, stream_error,
+};
 use super::{
-    bad_delta, bad_shape, excerpt, header_text, names_mode, says_unsupported, Body, ChatRequest,
-    DialectImpl, EmbeddingBatch, Part, ProviderError, Rejection,
+    bad_delta, bad_shape, excerpt, header_text, Body, ChatRequest, DialectImpl, EmbeddingBatch,
+    Part, ProviderError,
 };
 use crate::error::Error;
 use crate::schema::Prepared;
@@ -172,50 +175,6 @@ impl DialectImpl for OpenAi {
     }
 }
 
-/// How OpenAI and the servers that copy its protocol reject a mode or a schema (see
-/// [`DialectImpl::rejection`](super::DialectImpl::rejection)), from their own words:
-///
-/// - OpenAI, a schema its strict mode cannot take: 400 `invalid_request_error`, param
-///   `response_format`, "Invalid schema for response_format 'T': In context=(), ..." (for tools,
-///   "Invalid schema for function 'T': ..."). The schema is wrong, not the mode.
-/// - OpenAI, a model without the mode: "Invalid parameter: 'response_format' of type
-///   'json_schema' is not supported with this model", "'tools' is not supported with this model"
-///   (`unsupported_parameter`); Azure's older API versions: "Unrecognized request argument
-///   supplied: tools".
-/// - llama.cpp: "response_format type must be one of \"text\" or \"json_object\"" (before it
-///   knew `json_schema`), "tools param requires --jinja flag"; a schema its grammar converter cannot
-///   take: "JSON schema conversion failed", "Unrecognized schema", "failed to parse grammar".
-/// - vLLM: "The provided JSON schema contains features not supported by ..." (a schema problem),
-///   pydantic's "Extra inputs are not permitted" for a field it does not know.
-/// - Ollama's `/v1`: "... does not support tools"; "invalid JSON schema in format".
-///
-/// Both parts must be there for a fallback: words naming the mode's part of the request *and*
-/// words saying it is unsupported. A 400 that only mentions `response_format` (a proxy's page, a
-/// transient failure) is [`Rejection::Other`].
-pub(crate) fn rejection(mode: Mode, status: u16, code: Option<&str>, message: &str) -> Rejection {
-    if !matches!(status, 400 | 422) || mode == Mode::Prompt {
-        return Rejection::Other;
-    }
-    let text = format!("{} {}", message, code.unwrap_or("")).to_ascii_lowercase();
-    let schema_invalid = [
-        "invalid schema for response_format",
-        "invalid schema for function",
-        "invalid_json_schema",
-        "json schema conversion failed",
-        "unrecognized schema",
-        "failed to parse grammar",
-        "invalid json schema",
-        "contains features not supported",
-    ];
-    if schema_invalid.iter().any(|w| text.contains(w)) {
-        return Rejection::SchemaInvalid;
-    }
-    if names_mode(mode, &text) && says_unsupported(&text) {
-        return Rejection::ModeUnsupported;
-    }
-    Rejection::Other
-}
-
 /// Texts per embeddings request to an OpenAI-compatible server.
 pub(crate) const COMPATIBLE_EMBED_BATCH_LIMIT: usize = 64;
 
@@ -258,35 +217,6 @@ pub(crate) fn parse_chat_delta(data: &str) -> Result<Delta, Error> {
     })
 }
 
-/// An error event inside a stream (`{"error": {"message", "type", "code"}}` or a bare string).
-pub(crate) fn stream_error(error: &Value) -> Error {
-    let message = error
-        .get("message")
-        .and_then(Value::as_str)
-        .or_else(|| error.as_str())
-        .unwrap_or("the provider reported an error in the stream")
-        .to_owned();
-    let code = error
-        .get("code")
-        .or_else(|| error.get("type"))
-        .and_then(|c| match c {
-            Value::String(s) => Some(s.clone()),
-            Value::Null => None,
-            other => Some(other.to_string()),
-        });
-    if code.as_deref().is_some_and(|c| c.contains("rate_limit")) {
-        return Error::RateLimited {
-            retry_after: None,
-            message,
-        };
-    }
-    Error::Api {
-        status: 200,
-        code,
-        message,
-    }
-}
-
 /// The schema with its name, description and `strict`, as both `json_schema` and a tool's
 /// `function` carry it; `key` is where the schema goes (`schema`, `parameters`).
 fn named<'a>(schema: &'a Prepared, key: &'static str, string_lengths: bool) -> Body<'a> {
@@ -299,14 +229,6 @@ fn named<'a>(schema: &'a Prepared, key: &'static str, string_lengths: bool) -> B
         _ => &schema.strict_json,
     };
     out.with(key, &**json).with("strict", true)
-}
-
-pub(crate) fn bearer(key: &str) -> Result<HeaderValue, Error> {
-    let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-        Error::config("the API key contains characters that cannot go in an HTTP header")
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
 }
 
 /// Reads a chat completion leniently: only `choices[0].message` matters, and every other field may be
@@ -548,99 +470,6 @@ pub(crate) fn parse_usage(usage: &Value) -> Option<Usage> {
     Some(out)
 }
 
-pub(crate) fn parse_error_body(body: &[u8]) -> ProviderError {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(value) => error_from_value(value.get("error").unwrap_or(&value)),
-        // A proxy's error page says what happened in its title; the page itself is markup.
-        Err(_) if looks_html(body) => ProviderError {
-            code: None,
-            message: format!(
-                "the body is an HTML page, not JSON (a proxy or gateway error page?): {}",
-                html_summary(body)
-            ),
-        },
-        Err(_) => ProviderError {
-            code: None,
-            message: excerpt(body),
-        },
-    }
-}
-
-fn looks_html(body: &[u8]) -> bool {
-    body.iter()
-        .take(512)
-        .copied()
-        .skip_while(u8::is_ascii_whitespace)
-        .take(1)
-        .any(|b| b == b'<')
-}
-
-/// What an HTML page says, in a line: its `<title>`, or else the start of its text without tags.
-fn html_summary(body: &[u8]) -> String {
-    const MAX: usize = 200;
-    let page = String::from_utf8_lossy(&body[..body.len().min(8192)]);
-    let lower = page.to_ascii_lowercase();
-    let title = lower.find("<title").and_then(|open| {
-        let start = open + lower[open..].find('>')? + 1;
-        let end = start + lower[start..].find("</title")?;
-        Some(&page[start..end])
-    });
-    let mut text = String::new();
-    let mut in_tag = false;
-    for c in title.unwrap_or(&page).chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                text.push(' ');
-            }
-            _ if in_tag => {}
-            c => text.push(c),
-        }
-    }
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let mut line = words.join(" ");
-    if line.chars().count() > MAX {
-        line = line.chars().take(MAX).collect::<String>() + "…";
-    }
-    line
-}
-
-fn error_from_value(err: &Value) -> ProviderError {
-    if let Value::String(message) = err {
-        return ProviderError {
-            code: None,
-            message: message.clone(),
-        };
-    }
-    let message = ["message", "detail", "error"]
-        .iter()
-        .find_map(|k| err.get(*k).and_then(Value::as_str))
-        .map(str::to_owned)
-        .unwrap_or_else(|| err.to_string());
-    let code = ["code", "type"].iter().find_map(|k| match err.get(*k) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    });
-    ProviderError { code, message }
-}
-
-pub(crate) fn not_json(status: u16, body: &[u8], err: &serde_json::Error) -> Error {
-    let message = if looks_html(body) {
-        "the body is an HTML page, not JSON (a proxy or gateway error page?)".to_owned()
-    } else if std::str::from_utf8(body).is_err() {
-        "the body is not valid UTF-8".to_owned()
-    } else {
-        format!("the body is not JSON: {err}")
-    };
-    Error::UnexpectedResponse {
-        status,
-        message,
-        body: excerpt(body),
-    }
-}
-
 /// OpenAI's documented maximum of inputs in one embeddings request.
 pub(crate) const EMBED_BATCH_LIMIT: usize = 2048;
 
@@ -744,60 +573,11 @@ pub(crate) fn parse_models(status: u16, body: &[u8]) -> Result<Vec<ModelInfo>, E
         .collect()
 }
 
-/// A string, number or boolean as text; `None` for null, arrays and objects.
-pub(crate) fn scalar_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// Deserializes a reply body into `T`: a body that is not JSON is [`not_json`]; JSON of another
-/// shape is an unexpected response naming the place, unless it is an `{"error": ...}` object (a
-/// server reporting a failure with a 2xx status), which is the API error it reports.
-pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
-    status: u16,
-    body: &[u8],
-    what: &str,
-) -> Result<T, Error> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize::<_, T>(&mut de) {
-        Ok(value) => {
-            de.end().map_err(|e| not_json(status, body, &e))?;
-            Ok(value)
-        }
-        Err(err) if err.inner().is_data() => {
-            if let Ok(value) = serde_json::from_slice::<Value>(body) {
-                if let Some(e) = value.get("error").filter(|e| !e.is_null()) {
-                    let parsed = error_from_value(e);
-                    return Err(Error::Api {
-                        status,
-                        code: parsed.code,
-                        message: parsed.message,
-                    });
-                }
-            }
-            let path = err.path().to_string();
-            let at = if path == "." {
-                String::new()
-            } else {
-                format!(" at `{path}`")
-            };
-            Err(bad_shape(
-                status,
-                body,
-                format!("{what} is not in the documented shape{at}: {}", err.inner()),
-            ))
-        }
-        Err(err) => Err(not_json(status, body, err.inner())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialect::envelope::rejection;
+    use crate::dialect::Rejection;
 
     /// Each provider's words for a rejection, read for the mode the request was sent in.
     #[test]

@@ -15,7 +15,8 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
 
-use super::openai::{self, bearer, not_json, parse_usage};
+use super::envelope::{self, bearer, not_json};
+use super::openai::{self, parse_usage};
 use super::{
     bad_delta, bad_shape, classify_status, excerpt, without_tools, Body, ChatRequest, DialectImpl,
     EmbeddingBatch, ModelPage, Part, ProviderError,
@@ -438,7 +439,7 @@ fn failure_reply(status: u16, failure: ProviderError) -> Result<Reply, Error> {
 /// The Cloudflare envelope (`errors` or the gateway's `error` array), or else OpenAI's error shape.
 pub(crate) fn parse_error(body: &[u8]) -> ProviderError {
     match serde_json::from_slice::<Value>(body) {
-        Ok(value) => envelope_failure(&value).unwrap_or_else(|| openai::parse_error_body(body)),
+        Ok(value) => envelope_failure(&value).unwrap_or_else(|| envelope::parse_error_body(body)),
         Err(_) => ProviderError {
             code: None,
             message: excerpt(body),
@@ -508,7 +509,7 @@ pub(crate) fn parse_native_embeddings(status: u16, body: &[u8]) -> Result<Embedd
     if let Some(error) = envelope_error(status, body) {
         return Err(error);
     }
-    let output = match openai::read_json::<Envelope>(status, body, "the embeddings reply")? {
+    let output = match envelope::read_json::<Envelope>(status, body, "the embeddings reply")? {
         Envelope::Wrapped { result } | Envelope::Bare(result) => result,
     };
     if let Some(shape) = &output.shape {
@@ -583,7 +584,7 @@ pub(crate) fn parse_models_search(
     if let Some(error) = envelope_error(status, body) {
         return Err(error);
     }
-    let search: Search = openai::read_json(status, body, "the model search reply")?;
+    let search: Search = envelope::read_json(status, body, "the model search reply")?;
     let returned = search.result.len() as u64;
     let models = search
         .result
@@ -607,7 +608,7 @@ pub(crate) fn parse_models_search(
                 };
                 let value = match property.get("value") {
                     None | Some(Value::Null) => continue,
-                    Some(v) => openai::scalar_text(v).unwrap_or_else(|| v.to_string()),
+                    Some(v) => envelope::scalar_text(v).unwrap_or_else(|| v.to_string()),
                 };
                 info.properties.push((id, value));
             }
