@@ -103,7 +103,7 @@ pub fn parse_reply(dialect: Dialect, body: &[u8]) -> bool {
 /// payloads (events with data).
 pub fn sse_payloads(body: &[u8]) -> usize {
     let chunks = vec![Ok(bytes::Bytes::copy_from_slice(body))];
-    let mut frames = crate::stream::wire::frames(
+    let mut frames = crate::transport::framing::frames(
         futures_util::stream::iter(chunks),
         crate::vocab::Framing::Sse,
     );

@@ -15,26 +15,14 @@ use futures_util::Stream;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-use crate::dialect::{Dialect, GatewayProvider};
+use crate::dialect::Dialect;
 use crate::error::Error;
 use crate::judge::{locate::locate as locate_json, Doc, Tree};
 use crate::stream::json::{Event, ParseError, Parser, Seg};
-use crate::stream::wire;
+use crate::transport::framing;
 use crate::vocab::Framing;
 use crate::vocab::Mode;
 use crate::vocab::ModelQuery;
-
-/// Every dialect, each gateway provider included.
-const DIALECTS: [Dialect; 8] = [
-    Dialect::OpenAi,
-    Dialect::OpenAiCompatible,
-    Dialect::WorkersAi,
-    Dialect::WorkersAiNative,
-    Dialect::AiGateway(GatewayProvider::OpenAi),
-    Dialect::AiGateway(GatewayProvider::Compat),
-    Dialect::AiGateway(GatewayProvider::WorkersAi),
-    Dialect::OllamaNative,
-];
 
 const MODES: [Mode; 4] = [
     Mode::JsonSchema,
@@ -49,7 +37,7 @@ pub fn envelope(data: &[u8]) {
     let headers = HeaderMap::new();
     let text = String::from_utf8_lossy(data);
     let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok();
-    for dialect in DIALECTS {
+    for dialect in Dialect::ALL.iter().copied() {
         let imp = dialect.imp();
         match imp.parse_reply(200, &headers, data) {
             Ok(reply) => {
@@ -340,7 +328,7 @@ pub fn sse(data: &[u8]) {
             assert_eq!(frames(&chunks, framing), whole, "chunked as {chunks:?}");
         }
         for payload in whole.iter().flatten() {
-            for dialect in DIALECTS {
+            for dialect in Dialect::ALL.iter().copied() {
                 if dialect.imp().framing() == framing {
                     let _ = dialect.imp().parse_delta(payload);
                 }
@@ -356,7 +344,7 @@ fn frames(chunks: &[&[u8]], framing: Framing) -> Vec<Result<String, String>> {
         .map(|chunk| Ok(Bytes::copy_from_slice(chunk)))
         .collect();
     let total: usize = chunks.iter().flatten().map(Bytes::len).sum();
-    let mut frames = pin!(wire::frames(futures_util::stream::iter(chunks), framing));
+    let mut frames = pin!(framing::frames(futures_util::stream::iter(chunks), framing));
     let mut out = Vec::new();
     let woken = std::sync::Arc::new(Woken::default());
     let waker = Waker::from(woken.clone());

@@ -79,3 +79,14 @@ impl std::io::Write for Bounded {
         Ok(())
     }
 }
+
+/// The start of a body, decoded lossily, for error messages.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    const MAX: usize = 2048;
+    let cut = &body[..body.len().min(MAX)];
+    let mut text = String::from_utf8_lossy(cut).into_owned();
+    if body.len() > MAX {
+        text.push('…');
+    }
+    text
+}

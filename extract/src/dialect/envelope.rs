@@ -9,6 +9,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::text::excerpt;
 use crate::vocab::Mode;
 
 /// The error for a reply whose body does not have the shape the API documents.
@@ -123,17 +124,6 @@ pub(crate) fn says_unsupported(text: &str) -> bool {
 pub(crate) struct ProviderError {
     pub(crate) code: Option<String>,
     pub(crate) message: String,
-}
-
-/// The start of a body, decoded lossily, for error messages.
-pub(crate) fn excerpt(body: &[u8]) -> String {
-    const MAX: usize = 2048;
-    let cut = &body[..body.len().min(MAX)];
-    let mut text = String::from_utf8_lossy(cut).into_owned();
-    if body.len() > MAX {
-        text.push('…');
-    }
-    text
 }
 
 /// How OpenAI and the servers that copy its protocol reject a mode or a schema (see

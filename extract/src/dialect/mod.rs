@@ -14,9 +14,10 @@ use std::fmt;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
+pub(crate) use crate::text::excerpt;
 pub(crate) use body::{Body, Part};
 pub(crate) use envelope::{
-    bad_delta, bad_shape, classify_status, excerpt, header_text, ProviderError, Rejection,
+    bad_delta, bad_shape, classify_status, header_text, ProviderError, Rejection,
 };
 pub use openai::{OPENAI_BASE_URL, OPENAI_DEFAULT_MODEL};
 
@@ -84,6 +85,19 @@ impl GatewayProvider {
 }
 
 impl Dialect {
+    /// Every dialect this crate speaks, each gateway provider included: what the fuzz targets and
+    /// the conformance tests run over. A new dialect is listed here, in [`Dialect`] and in `imp()`.
+    pub const ALL: &'static [Dialect] = &[
+        Dialect::OpenAi,
+        Dialect::OpenAiCompatible,
+        Dialect::WorkersAi,
+        Dialect::WorkersAiNative,
+        Dialect::AiGateway(GatewayProvider::OpenAi),
+        Dialect::AiGateway(GatewayProvider::Compat),
+        Dialect::AiGateway(GatewayProvider::WorkersAi),
+        Dialect::OllamaNative,
+    ];
+
     /// The dialect a base URL most likely speaks.
     pub fn detect(base_url: &str) -> Dialect {
         let rest = base_url.split("://").nth(1).unwrap_or(base_url);
