@@ -68,5 +68,11 @@ say "cargo package -p extract-derive -p extract (both crates package and build o
 # once did); packaging builds each from its .crate file, against the other through a local registry.
 cargo package --quiet --allow-dirty -p extract-derive -p extract
 
+say "cargo doc with warnings denied"
+# A broken intra-doc link is a warning rustdoc only reports when documenting. Default features as
+# docs.rs builds them (a link to a feature-gated item breaks only there), then every feature.
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps -p extract-derive -p extract
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --all-features -p extract-derive -p extract
+
 say "cargo test --workspace (unit, integration, trybuild, snapshots, doc tests, live tier)"
 CI="${CI:-}" cargo test --workspace
