@@ -43,6 +43,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+#[cfg(feature = "__bench")]
 #[doc(hidden)]
 #[path = "bench.rs"]
 pub mod __bench;

@@ -16,7 +16,10 @@ use crate::error::Error;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-pub(crate) use lower::{allows_null, lower, Refs};
+pub(crate) use lower::allows_null;
+// Lowering on its own is reached only by the benchmarks' hooks (`crate::__bench`).
+#[cfg(feature = "__bench")]
+pub(crate) use lower::{lower, Refs};
 pub use problems::{problems, Limit, Problem, Target};
 
 use crate::Extract;
