@@ -62,11 +62,20 @@ cargo fmt --all -- --check
 
 say "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+# The library alone, as users build it: the tests and benches turn on the hidden features (`__fuzz`,
+# `__bench`), so something only they use would otherwise go unreported as dead code here.
+cargo clippy --quiet -p extract --lib -- -D warnings
 
 say "cargo package -p extract-derive -p extract (both crates package and build on their own)"
 # The published crates must not reach outside their directories (an include_str! of ../../scripts
 # once did); packaging builds each from its .crate file, against the other through a local registry.
 cargo package --quiet --allow-dirty -p extract-derive -p extract
+
+say "cargo doc with warnings denied"
+# A broken intra-doc link is a warning rustdoc only reports when documenting. Default features as
+# docs.rs builds them (a link to a feature-gated item breaks only there), then every feature.
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps -p extract-derive -p extract
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --all-features -p extract-derive -p extract
 
 say "cargo test --workspace (unit, integration, trybuild, snapshots, doc tests, live tier)"
 CI="${CI:-}" cargo test --workspace

@@ -180,6 +180,15 @@ fn parse_path(meta: &ParseNestedMeta<'_>) -> syn::Result<Path> {
     }
 }
 
+/// `Clone` in `partial_derive`: the derive's own impl rather than a forwarded `#[derive]`.
+pub(crate) fn is_clone(path: &syn::Path) -> bool {
+    path.is_ident("Clone")
+        || path.segments.len() == 3
+            && ["core", "std"].contains(&path.segments[0].ident.to_string().as_str())
+            && path.segments[1].ident == "clone"
+            && path.segments[2].ident == "Clone"
+}
+
 /// `partial_derive(Clone, PartialEq, serde::Serialize)`: the paths, each once, none that the partial
 /// struct implements already.
 fn parse_derives(cx: &Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Vec<Path>> {

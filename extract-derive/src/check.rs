@@ -79,10 +79,7 @@ fn check_partial_derive(cx: &Ctxt, cont: &Container<'_>) {
              enum itself",
         );
     } else if cont.input.generics.type_params().next().is_some()
-        && attr
-            .value
-            .iter()
-            .any(|path| !crate::partial::is_clone(path))
+        && attr.value.iter().any(|path| !crate::attr::is_clone(path))
     {
         // std's derives would bound `T`, not `T`'s partial form inside `Option<Vec<..>>`. `Clone`
         // is the derive's own impl, bounded on the fields' partial forms, so it is available.

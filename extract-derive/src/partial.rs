@@ -14,7 +14,8 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::Type;
 
 use crate::ast::{Container, Field};
-use crate::expand::{do_not_recommend, Generics};
+use crate::attr::is_clone;
+use crate::generics::{do_not_recommend, Generics};
 
 /// The partial struct, its impls, and the `Enforceable` impl of a struct with named fields.
 pub(crate) fn for_struct(cont: &Container<'_>, generics: &Generics) -> TokenStream {
@@ -388,15 +389,6 @@ fn partial_ident(cont: &Container<'_>) -> Ident {
     } else {
         plain
     }
-}
-
-/// `Clone` in `partial_derive`: the derive's own impl rather than a forwarded `#[derive]`.
-pub(crate) fn is_clone(path: &syn::Path) -> bool {
-    path.is_ident("Clone")
-        || path.segments.len() == 3
-            && ["core", "std"].contains(&path.segments[0].ident.to_string().as_str())
-            && path.segments[1].ident == "clone"
-            && path.segments[2].ident == "Clone"
 }
 
 fn mentions(tokens: TokenStream, ident: &Ident) -> bool {

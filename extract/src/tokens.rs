@@ -26,7 +26,7 @@ use crate::vocab::{Input, Message, Mode, Role};
 pub use crate::options::InputPolicy;
 
 /// Counts the tokens of a text: [`estimate`] by default; an exact tokenizer where the limit is
-/// tight (with the `tiktoken` feature, [`o200k`] or [`cl100k`]; or your model's own).
+/// tight (with the `tiktoken` feature, `o200k` or `cl100k`; or your model's own).
 pub type TokenCounter = Arc<dyn Fn(&str) -> usize + Send + Sync>;
 
 /// The client's input limit settings; a request may override the limit and the policy.

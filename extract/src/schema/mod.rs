@@ -19,7 +19,10 @@ use serde_json::Value;
 
 pub use crate::vocab::{Limit, Target};
 pub(crate) use instructions::{default_instructions, schema_instructions};
-pub(crate) use lower::{allows_null, lower, Refs};
+pub(crate) use lower::allows_null;
+// Lowering on its own is reached only by the benchmarks' hooks (`crate::__bench`).
+#[cfg(feature = "__bench")]
+pub(crate) use lower::{lower, Refs};
 pub use problems::{problems, Problem};
 
 use crate::Extract;
