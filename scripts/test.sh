@@ -60,6 +60,11 @@ echo "embeddings at $EXTRACT_LOCAL_EMBED_URL" >&2
 say "cargo fmt --check"
 cargo fmt --all -- --check
 
+say "import cycles between files (none in the derive, none over 4 files in the runtime)"
+# Each layer imports only the ones below it (README: Architecture); a loop is where that broke.
+python3 scripts/module-cycles.py --max 1 extract-derive/src
+python3 scripts/module-cycles.py --max 4 extract/src
+
 say "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 # The library alone, as users build it: the tests and benches turn on the hidden features (`__fuzz`,

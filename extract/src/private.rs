@@ -13,38 +13,6 @@ use crate::Enforceable;
 
 pub fn assert_enforceable<T: Enforceable + ?Sized>() {}
 
-/// A partial struct's field (or a list's element), `Option<T::Partial>`, printed as `Debug`
-/// prints an `Option`, with the value through `T`'s [`Enforceable::fmt_partial`]: so a partial
-/// struct's `Debug` needs no bound on its fields, which rustc would prove again wherever the
-/// struct is printed. The derive names the function as `<FieldTy as Enforceable>::fmt_partial`,
-/// the same path as the field's `feed`, so an unenforceable field is one error, not one per
-/// mention.
-pub struct DebugWith<'a, P>(
-    pub &'a Option<P>,
-    pub fn(&P, &mut core::fmt::Formatter<'_>) -> core::fmt::Result,
-);
-
-impl<P> core::fmt::Debug for DebugWith<'_, P> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        struct Value<'a, P>(
-            &'a P,
-            fn(&P, &mut core::fmt::Formatter<'_>) -> core::fmt::Result,
-        );
-        impl<P> core::fmt::Debug for Value<'_, P> {
-            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                (self.1)(self.0, f)
-            }
-        }
-        match self.0 {
-            None => f.write_str("None"),
-            Some(partial) => f
-                .debug_tuple("Some")
-                .field(&Value(partial, self.1))
-                .finish(),
-        }
-    }
-}
-
 /// `(&Probe(value)).fmt_probe(f)` prints `value` with `Debug` where its type has it, and `..`
 /// where it does not: method resolution picks [`ViaDebug`] first and falls back to
 /// [`ViaOpaque`] through one more reference. Decided where the type is concrete, so the
@@ -134,7 +102,7 @@ pub fn require_json_schema<T: DerivesJsonSchema + ?Sized>(
     T::schema(generator)
 }
 
-pub use crate::stream::feed_parsed;
+pub use crate::stream::{feed_parsed, DebugWith};
 
 /// A function usable as `#[extract(validate = ...)]`: `fn(&T) -> Result<(), E>` with `E: Display`.
 #[diagnostic::on_unimplemented(

@@ -24,4 +24,4 @@ pub use text::{StreamSummary, TextStream};
 pub use json::{Event, ParseError, Parser, Seg};
 pub use partial::feed_atomic;
 #[doc(hidden)]
-pub use partial::feed_parsed;
+pub use partial::{feed_parsed, DebugWith};

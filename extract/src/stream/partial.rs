@@ -152,10 +152,7 @@ fn fmt_list<T: Enforceable>(
     f: &mut fmt::Formatter<'_>,
 ) -> fmt::Result {
     f.debug_list()
-        .entries(
-            list.iter()
-                .map(|slot| crate::__private::DebugWith(slot, T::fmt_partial)),
-        )
+        .entries(list.iter().map(|slot| DebugWith(slot, T::fmt_partial)))
         .finish()
 }
 
@@ -241,5 +238,37 @@ impl<T: Enforceable> Enforceable for std::sync::Arc<T> {
     #[inline(never)]
     fn feed(slot: &mut Option<Self::Partial>, at: &[Seg], event: &Event<'_>) {
         feed_boxed::<T>(slot, at, event)
+    }
+}
+
+/// A partial struct's field (or a list's element), `Option<T::Partial>`, printed as `Debug`
+/// prints an `Option`, with the value through `T`'s [`Enforceable::fmt_partial`]: so a partial
+/// struct's `Debug` needs no bound on its fields, which rustc would prove again wherever the
+/// struct is printed. The derive names the function as `<FieldTy as Enforceable>::fmt_partial`,
+/// the same path as the field's `feed`, so an unenforceable field is one error, not one per
+/// mention.
+pub struct DebugWith<'a, P>(
+    pub &'a Option<P>,
+    pub fn(&P, &mut core::fmt::Formatter<'_>) -> core::fmt::Result,
+);
+
+impl<P> core::fmt::Debug for DebugWith<'_, P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        struct Value<'a, P>(
+            &'a P,
+            fn(&P, &mut core::fmt::Formatter<'_>) -> core::fmt::Result,
+        );
+        impl<P> core::fmt::Debug for Value<'_, P> {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                (self.1)(self.0, f)
+            }
+        }
+        match self.0 {
+            None => f.write_str("None"),
+            Some(partial) => f
+                .debug_tuple("Some")
+                .field(&Value(partial, self.1))
+                .finish(),
+        }
     }
 }
