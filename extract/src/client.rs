@@ -212,17 +212,9 @@ impl Client {
             crate::cache::Lookup::Hit(reply) => return Ok(reply),
             crate::cache::Lookup::Miss(miss) => miss,
         };
-        let allowance = self.allowance(request.options, ledger);
-        let reply = transport::post(
-            &self.inner.http,
-            &url,
-            &headers,
-            body,
-            &self.inner.policy,
-            dialect,
-            Some(allowance),
-        )
-        .await?;
+        let reply = self
+            .post(&url, &headers, body, request.options, ledger)
+            .await?;
         let reply = dialect
             .parse_reply(reply.status, &reply.headers, &reply.body)
             .map_err(|e| self.scrub(e))?;
@@ -247,17 +239,9 @@ impl Client {
         let policy = &self.inner.policy;
         if !request.stream {
             tracing::debug!("the provider cannot stream in this mode; sending one request");
-            let allowance = Some(self.allowance(request.options, ledger));
-            let reply = transport::post(
-                &self.inner.http,
-                &url,
-                &headers,
-                body,
-                policy,
-                dialect,
-                allowance,
-            )
-            .await?;
+            let reply = self
+                .post(&url, &headers, body, request.options, ledger)
+                .await?;
             return Ok(Deltas::whole(reply, dialect).redacting(&policy.secrets));
         }
         let allowance = Some(self.allowance(request.options, ledger));
@@ -281,6 +265,24 @@ impl Client {
             policy.max_response_bytes,
         )
         .redacting(&policy.secrets))
+    }
+
+    /// Sends a built chat request with resends, within the call's allowance of requests.
+    async fn post(
+        &self,
+        url: &Url,
+        headers: &HeaderMap,
+        body: bytes::Bytes,
+        options: &Options,
+        ledger: &Ledger,
+    ) -> Result<HttpReply, Error> {
+        let (http, policy, dialect) = (
+            &self.inner.http,
+            &self.inner.policy,
+            self.inner.dialect.imp(),
+        );
+        let allowance = Some(self.allowance(options, ledger));
+        transport::post(http, url, headers, body, policy, dialect, allowance).await
     }
 
     /// The requests this call may still send, under its limit or else the client's.

@@ -82,16 +82,7 @@ impl<'c> CompleteRequest<'c> {
     pub(crate) fn prepare(self) -> Prepared<'c> {
         // The input limit applies as it does to an extraction: truncated here, or refused by the
         // request before it is sent.
-        let mut ledger = Ledger::default();
-        let limits = self.client.input_limit();
-        let input = match crate::tokens::apply_limit(limits, &self.options, &self.input) {
-            Ok(Some(limited)) => limited,
-            Ok(None) => self.input,
-            Err(refused) => {
-                ledger.refused = Some(refused);
-                self.input
-            }
-        };
+        let (ledger, input) = Ledger::start(self.client.input_limit(), &self.options, self.input);
         let mut turns = Vec::new();
         if let Some(instructions) = &self.options.instructions {
             turns.push(Turn::System(instructions.clone()));

@@ -4,6 +4,10 @@
 //! until it succeeds. Run state, kept apart from the settings in [`Options`](crate::options::Options),
 //! which stay as the caller wrote them.
 
+use crate::options::Options;
+use crate::tokens::InputLimit;
+use crate::vocab::Input;
+
 /// The state of one call, shared by all its requests.
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {
@@ -17,6 +21,22 @@ pub(crate) struct Ledger {
 }
 
 impl Ledger {
+    /// A new call's ledger, and its input held to the input limit (the request's, else the
+    /// client's): counted before anything is sent, and truncated as the policy says, or kept and
+    /// refused by every request the call builds.
+    pub(crate) fn start(limits: &InputLimit, options: &Options, input: Input) -> (Ledger, Input) {
+        let mut ledger = Ledger::default();
+        let input = match crate::tokens::apply_limit(limits, options, &input) {
+            Ok(Some(limited)) => limited,
+            Ok(None) => input,
+            Err(refused) => {
+                ledger.refused = Some(refused);
+                input
+            }
+        };
+        (ledger, input)
+    }
+
     /// The call succeeded: its staged replies may answer the same request again.
     pub(crate) fn commit(&self) {
         #[cfg(feature = "cache")]

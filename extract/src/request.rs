@@ -62,16 +62,7 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
 
     pub(crate) fn into_run(self) -> (Run<'c>, Input) {
         // Counted before anything is sent: truncated here, or refused by every request of the run.
-        let mut ledger = Ledger::default();
-        let limits = self.client.input_limit();
-        let input = match crate::tokens::apply_limit(limits, &self.options, &self.input) {
-            Ok(Some(limited)) => limited,
-            Ok(None) => self.input,
-            Err(refused) => {
-                ledger.refused = Some(refused);
-                self.input
-            }
-        };
+        let (ledger, input) = Ledger::start(self.client.input_limit(), &self.options, self.input);
         let prepared = schema::prepared::<T>();
         let client: &'c Client = self.client;
         let model = match &self.options.model {
