@@ -39,6 +39,16 @@
 //! ```
 //!
 //! See the README for the tour: modes, errors, retries and reasks, compile-time checks, features.
+//!
+//! Inside, each layer imports only the layers below it (the README's Architecture section draws
+//! it module by module). At the bottom, the shared vocabulary (messages, input, modes, turns,
+//! replies, usage), the per-request options written once for every request kind, the [`Error`]
+//! type and the [`Extract`] contract. Above them the transport (one send and retry loop, its
+//! timers, the framing of streamed bodies), then schemas (lowered once per type), the judge and the
+//! [`dialect`]s, one module per provider. Then the client, the one place a request is built and
+//! sent; the run, the loop of attempts, reasks and mode fallbacks; and on top the request builders,
+//! the [`stream`]s, the blocking mirror (feature `blocking`) and the test double (feature
+//! `testing`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
