@@ -288,11 +288,11 @@ pub(crate) trait DialectImpl: Send + Sync {
 
     /// The embeddings endpoint for `model` under `base_url`.
     fn embeddings_url(&self, base_url: &str, _model: &str) -> Result<String, Error> {
-        Ok(format!("{}/embeddings", base_url.trim_end_matches('/')))
+        Ok(openai::embeddings_url(base_url))
     }
     /// The body embedding one batch of `texts` with `model`.
     fn embeddings_body(&self, model: &str, texts: &[String]) -> Value {
-        serde_json::json!({"model": model, "input": texts})
+        openai::embeddings_body(model, texts)
     }
     /// Reads a successful embeddings reply into vectors in input order (not yet checked against
     /// the batch: the caller does that, the same way for every dialect).

@@ -473,6 +473,16 @@ pub(crate) fn parse_usage(usage: &Value) -> Option<Usage> {
 /// OpenAI's documented maximum of inputs in one embeddings request.
 pub(crate) const EMBED_BATCH_LIMIT: usize = 2048;
 
+/// OpenAI's embeddings endpoint under `base_url`, which every compatible server copies.
+pub(crate) fn embeddings_url(base_url: &str) -> String {
+    format!("{}/embeddings", base_url.trim_end_matches('/'))
+}
+
+/// OpenAI's embeddings body: the model and the batch of texts.
+pub(crate) fn embeddings_body(model: &str, texts: &[String]) -> Value {
+    serde_json::json!({"model": model, "input": texts})
+}
+
 /// OpenAI's embeddings reply: `data[]` of `{embedding, index}`, `model`, `usage.prompt_tokens`.
 #[derive(serde::Deserialize)]
 struct EmbeddingList {

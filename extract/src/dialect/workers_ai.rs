@@ -31,34 +31,51 @@ const OUT_OF_CAPACITY: &str = "3040";
 /// The account's daily free allocation is spent.
 const ACCOUNT_LIMITED: &str = "3036";
 
-/// The OpenAI-compatible endpoint: OpenAI's body and reply, Cloudflare's errors.
-pub(crate) struct Compatible;
+/// Workers AI over one of its endpoints: the OpenAI-compatible one (OpenAI's body and reply,
+/// Cloudflare's errors) or the native run API. What the two share (errors, capacity codes, the
+/// embedding model, the model search) is written once; where they differ, `native` decides.
+pub(crate) struct WorkersAi {
+    native: bool,
+}
 
-/// The native run API.
-pub(crate) struct Native;
+pub(crate) static COMPATIBLE: WorkersAi = WorkersAi { native: false };
+pub(crate) static NATIVE: WorkersAi = WorkersAi { native: true };
 
-pub(crate) static COMPATIBLE: Compatible = Compatible;
-pub(crate) static NATIVE: Native = Native;
-
-impl DialectImpl for Compatible {
+impl DialectImpl for WorkersAi {
     fn name(&self) -> &'static str {
-        "workers-ai"
+        if self.native {
+            "workers-ai-native"
+        } else {
+            "workers-ai"
+        }
     }
 
     fn default_mode(&self) -> Mode {
         Mode::JsonSchema
     }
 
+    /// Compatible: `{base}/chat/completions`. Native: `{base}/{model}`, the model unescaped
+    /// (`.../ai/run/@cf/meta/llama-3.1-8b-instruct`); a base that stops at `.../ai` gets the `/run`.
     fn chat_url(&self, base_url: &str, model: &str) -> String {
-        openai::COMPATIBLE.chat_url(base_url, model)
+        if !self.native {
+            return openai::COMPATIBLE.chat_url(base_url, model);
+        }
+        let base = base_url.trim_end_matches('/');
+        let run = if base.ends_with("/ai") { "/run" } else { "" };
+        format!("{base}{run}/{}", model.trim_start_matches('/'))
     }
 
     fn auth_headers(&self, key: &str, headers: &mut HeaderMap) -> Result<(), Error> {
-        openai::COMPATIBLE.auth_headers(key, headers)
+        headers.insert(reqwest::header::AUTHORIZATION, bearer(key)?);
+        Ok(())
     }
 
     fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a> {
-        openai::COMPATIBLE.chat_body(request)
+        if self.native {
+            native_body(request)
+        } else {
+            openai::COMPATIBLE.chat_body(request)
+        }
     }
 
     fn is_answer(&self, status: u16, body: &[u8]) -> bool {
@@ -66,6 +83,9 @@ impl DialectImpl for Compatible {
     }
 
     fn parse_reply(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Result<Reply, Error> {
+        if self.native {
+            return parse_native(status, body);
+        }
         let value: Value = serde_json::from_slice(body).map_err(|e| not_json(status, body, &e))?;
         if let Some(failure) = envelope_failure(&value) {
             return failure_reply(status, failure);
@@ -86,111 +106,45 @@ impl DialectImpl for Compatible {
         classify(status, retry_after, parsed)
     }
 
+    /// Not in the constrained modes (see [`can_stream`]); the native stream's events carry text
+    /// (`response`) only, so there a tool call is asked for in one plain request too.
     fn can_stream(&self, mode: Mode, schema: bool) -> bool {
-        can_stream(mode, schema)
+        can_stream(mode, schema) && !(self.native && schema && mode == Mode::Tools)
     }
 
     fn parse_delta(&self, data: &str) -> Result<Delta, Error> {
-        openai::parse_chat_delta(data)
+        if self.native {
+            parse_native_delta(data)
+        } else {
+            openai::parse_chat_delta(data)
+        }
+    }
+
+    /// Compatible: `{base}/embeddings`. Native: the model's run URL, as for a chat.
+    fn embeddings_url(&self, base_url: &str, model: &str) -> Result<String, Error> {
+        if self.native {
+            Ok(self.chat_url(base_url, model))
+        } else {
+            Ok(openai::embeddings_url(base_url))
+        }
+    }
+
+    fn embeddings_body(&self, model: &str, texts: &[String]) -> Value {
+        if self.native {
+            json!({ "text": texts })
+        } else {
+            openai::embeddings_body(model, texts)
+        }
     }
 
     fn parse_embeddings(&self, status: u16, body: &[u8]) -> Result<EmbeddingBatch, Error> {
+        if self.native {
+            return parse_native_embeddings(status, body);
+        }
         if let Some(error) = envelope_error(status, body) {
             return Err(error);
         }
         openai::parse_embeddings(status, body)
-    }
-
-    fn embed_batch_limit(&self) -> usize {
-        EMBED_BATCH_LIMIT
-    }
-
-    fn default_embedding_model(&self) -> Option<&'static str> {
-        Some(EMBEDDING_MODEL)
-    }
-
-    fn models_url(&self, base_url: &str, query: &ModelQuery, page: u32) -> Result<String, Error> {
-        models_search_url(base_url, query, page)
-    }
-
-    fn parse_models(
-        &self,
-        status: u16,
-        body: &[u8],
-        query: &ModelQuery,
-    ) -> Result<ModelPage, Error> {
-        parse_models_search(status, body, query)
-    }
-}
-
-impl DialectImpl for Native {
-    fn name(&self) -> &'static str {
-        "workers-ai-native"
-    }
-
-    fn default_mode(&self) -> Mode {
-        Mode::JsonSchema
-    }
-
-    /// `{base}/{model}`, the model unescaped (`.../ai/run/@cf/meta/llama-3.1-8b-instruct`); a base
-    /// that stops at `.../ai` gets the `/run`.
-    fn chat_url(&self, base_url: &str, model: &str) -> String {
-        let base = base_url.trim_end_matches('/');
-        let run = if base.ends_with("/ai") { "/run" } else { "" };
-        format!("{base}{run}/{}", model.trim_start_matches('/'))
-    }
-
-    fn auth_headers(&self, key: &str, headers: &mut HeaderMap) -> Result<(), Error> {
-        headers.insert(reqwest::header::AUTHORIZATION, bearer(key)?);
-        Ok(())
-    }
-
-    fn chat_body<'a>(&self, request: &ChatRequest<'a>) -> Body<'a> {
-        native_body(request)
-    }
-
-    fn is_answer(&self, status: u16, body: &[u8]) -> bool {
-        is_answer(status, body)
-    }
-
-    fn parse_reply(&self, status: u16, _headers: &HeaderMap, body: &[u8]) -> Result<Reply, Error> {
-        parse_native(status, body)
-    }
-
-    fn parse_error(&self, body: &[u8]) -> ProviderError {
-        parse_error(body)
-    }
-
-    fn classify(
-        &self,
-        status: u16,
-        retry_after: Option<Duration>,
-        parsed: ProviderError,
-    ) -> (Error, bool) {
-        classify(status, retry_after, parsed)
-    }
-
-    /// As the OpenAI-compatible endpoint, and not in the `Tools` mode either: the native stream's
-    /// events carry text (`response`) only, so a tool call is asked for in one plain request.
-    fn can_stream(&self, mode: Mode, schema: bool) -> bool {
-        can_stream(mode, schema) && !(schema && mode == Mode::Tools)
-    }
-
-    fn parse_delta(&self, data: &str) -> Result<Delta, Error> {
-        parse_native_delta(data)
-    }
-
-    /// The model's run URL, as for a chat.
-    fn embeddings_url(&self, base_url: &str, model: &str) -> Result<String, Error> {
-        Ok(self.chat_url(base_url, model))
-    }
-
-    fn embeddings_body(&self, _model: &str, texts: &[String]) -> Value {
-        json!({ "text": texts })
-    }
-
-    fn parse_embeddings(&self, status: u16, body: &[u8]) -> Result<EmbeddingBatch, Error> {
-        parse_native_embeddings(status, body)
     }
 
     fn embed_batch_limit(&self) -> usize {
