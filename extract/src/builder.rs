@@ -277,7 +277,7 @@ impl ClientBuilder {
     /// message of a history; the instructions and schema the request adds are not counted, so leave
     /// room for them and for the reply below the model's context window). Over it, the input is
     /// rejected before anything is sent, or truncated: see [`on_long_input`](Self::on_long_input).
-    /// Counted with [`estimate`] unless [`token_counter`](Self::token_counter) says otherwise.
+    /// Counted with [`estimate`](crate::tokens::estimate) unless [`token_counter`](Self::token_counter) says otherwise.
     pub fn max_input_tokens(mut self, tokens: u64) -> Self {
         self.input_limit.max_tokens = Some(tokens);
         self
@@ -288,7 +288,7 @@ impl ClientBuilder {
         self.input_limit.policy = Some(policy);
         self
     }
-    /// How input tokens are counted, in place of [`estimate`]: `extract::tokens::o200k` (feature
+    /// How input tokens are counted, in place of [`estimate`](crate::tokens::estimate): `extract::tokens::o200k` (feature
     /// `tiktoken`), or any function, say your model's tokenizer.
     pub fn token_counter(mut self, count: impl Fn(&str) -> usize + Send + Sync + 'static) -> Self {
         self.input_limit.counter = Some(Arc::new(count));

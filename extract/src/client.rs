@@ -21,7 +21,7 @@ use crate::transport::{self, HttpReply, Policy};
 use crate::vocab::{Mode, Reply};
 
 /// Requests one extraction may send unless configured otherwise
-/// ([`ClientBuilder::max_requests`]).
+/// ([`ClientBuilder::max_requests`](crate::ClientBuilder::max_requests)).
 pub const DEFAULT_MAX_REQUESTS: u32 = 4;
 
 /// A client for one provider. Cheap to clone; clones share the connection pool.
@@ -359,7 +359,7 @@ impl Client {
 // Embeddings, model listings and input limits: the same headers, policy and transport as a chat.
 impl Client {
     /// The model [`embed`](Client::embed) uses unless a request names one: the one set with
-    /// [`ClientBuilder::embedding_model`], else the provider's usual one (OpenAI's
+    /// [`ClientBuilder::embedding_model`](crate::ClientBuilder::embedding_model), else the provider's usual one (OpenAI's
     /// `text-embedding-3-small`, Workers AI's `@cf/baai/bge-base-en-v1.5`), else the client's model.
     pub fn embedding_model(&self) -> &str {
         self.inner
