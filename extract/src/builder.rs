@@ -42,13 +42,13 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     follow_redirects: bool,
     policy: Policy,
-    pub(crate) embedding_model: Option<String>,
-    pub(crate) embeddings_base_url: Option<String>,
-    pub(crate) input_limit: InputLimit,
+    embedding_model: Option<String>,
+    embeddings_base_url: Option<String>,
+    input_limit: InputLimit,
     /// What the client keeps alive while any clone of it lives (the embedded local model's server).
     companion: Option<Arc<dyn Companion>>,
     #[cfg(feature = "cache")]
-    pub(crate) cache: Option<crate::cache::ResponseCache>,
+    cache: Option<crate::cache::ResponseCache>,
 }
 
 impl Default for ClientBuilder {
