@@ -30,6 +30,13 @@ pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 /// The model used against OpenAI when none is configured.
 pub const OPENAI_DEFAULT_MODEL: &str = "gpt-4o-mini";
 
+/// Client-wide sampling defaults ([`ClientBuilder::temperature`], [`ClientBuilder::max_tokens`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Sampling {
+    pub(crate) temperature: Option<f32>,
+    pub(crate) max_tokens: Option<u32>,
+}
+
 /// A client for one provider. Cheap to clone; clones share the connection pool.
 #[derive(Clone)]
 pub struct Client {
@@ -54,6 +61,8 @@ struct Inner {
     /// client, model and mode (and a rejection of one mode says nothing of the others).
     fallbacks: Mutex<HashSet<(String, Mode)>>,
     max_requests: u32,
+    /// The sampling requests use unless they set their own.
+    sampling: Sampling,
     /// The model embeddings use when the request names none.
     embedding_model: Option<String>,
     /// Where embeddings are asked for, when not at `base_url`.
@@ -214,6 +223,11 @@ impl Client {
 
     pub(crate) fn max_requests(&self) -> u32 {
         self.inner.max_requests
+    }
+
+    /// The temperature and `max_tokens` requests start from.
+    pub(crate) fn sampling(&self) -> Sampling {
+        self.inner.sampling
     }
 
     pub(crate) fn max_retries(&self) -> u32 {
@@ -508,6 +522,7 @@ pub struct ClientBuilder {
     max_requests: u32,
     token_budget: Option<u64>,
     trace_content: bool,
+    sampling: Sampling,
     headers: Vec<(String, String, bool)>,
     http: Option<reqwest::Client>,
     connect_timeout: Duration,
@@ -534,6 +549,7 @@ impl Default for ClientBuilder {
             max_requests: DEFAULT_MAX_REQUESTS,
             token_budget: None,
             trace_content: false,
+            sampling: Sampling::default(),
             headers: Vec::new(),
             http: None,
             connect_timeout: Duration::from_secs(10),
@@ -592,6 +608,18 @@ impl ClientBuilder {
     /// The default mode; otherwise the dialect's.
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = Some(mode);
+        self
+    }
+    /// The sampling temperature every request sends unless it sets its own (default: none sent,
+    /// the server's). The local model's preset sets 0.
+    pub fn temperature(mut self, temperature: f32) -> Self {
+        self.sampling.temperature = Some(temperature);
+        self
+    }
+    /// The most tokens one reply may have, for every request that does not set its own (default:
+    /// none sent, the server's). A reply cut there ends in [`Error::Truncated`] with its text.
+    pub fn max_tokens(mut self, max_tokens: u32) -> Self {
+        self.sampling.max_tokens = Some(max_tokens);
         self
     }
     /// How many times to ask the model again after an invalid reply (default 2; 0 allowed).
@@ -786,6 +814,7 @@ impl ClientBuilder {
                 max_requests: self.max_requests,
                 token_budget: self.token_budget,
                 trace_content: self.trace_content,
+                sampling: self.sampling,
                 policy,
                 fallbacks: Mutex::new(HashSet::new()),
                 embedding_model: self.embedding_model.filter(|m| !m.trim().is_empty()),

@@ -43,7 +43,7 @@ impl<'c> CompleteRequest<'c> {
             client,
             input,
             instructions: None,
-            options: Options::default(),
+            options: Options::with_sampling(client.sampling()),
         }
     }
 

@@ -197,6 +197,17 @@ pub(crate) struct Options {
     pub(crate) input_refused: Option<crate::tokens::TooLong>,
 }
 
+impl Options {
+    /// No setting of its own but the client's sampling defaults.
+    pub(crate) fn with_sampling(sampling: crate::client::Sampling) -> Self {
+        Options {
+            temperature: sampling.temperature,
+            max_tokens: sampling.max_tokens,
+            ..Options::default()
+        }
+    }
+}
+
 /// Cloudflare AI Gateway caching options for one request (sent as `cf-aig-*` headers by the
 /// dialects that go through a gateway; ignored by the others).
 #[derive(Debug, Clone, Default)]
@@ -211,7 +222,7 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
         ExtractRequest {
             client,
             input,
-            options: Options::default(),
+            options: Options::with_sampling(client.sampling()),
             checks: Vec::new(),
             _type: PhantomData,
         }
