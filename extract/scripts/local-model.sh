@@ -40,6 +40,13 @@ xunusable="$cache/xllamacpp-$XLLAMACPP_VERSION.unusable"
 pidfile="$cache/llama-server.pid"
 embed_pidfile="$cache/llama-server-embeddings.pid"
 
+# One core left to everything else (the program that asks, cargo, the tests): llama.cpp's threads
+# wait for each other by spinning, and on two cores with one other busy process two threads fell from
+# 72 to 3 tokens/s while one thread went from 46 to 27 (README, "The embedded default's engine").
+# LLAMA_THREADS overrides.
+cores="$(nproc 2>/dev/null || echo 2)"
+threads="${LLAMA_THREADS:-$(( cores > 1 ? cores - 1 : 1 ))}"
+
 say() { printf '[local-model] %s\n' "$*" >&2; }
 
 python() {
@@ -90,7 +97,7 @@ install_xllamacpp() {
   mv "$tmp" "$xdir"
   say "checking the prebuilt server with one generation: a few seconds"
   local status=0
-  "$xpython" -c "$XLLAMACPP_SERVER" "$model" "$(free_port)" probe "${LLAMA_THREADS:-2}" >/dev/null 2>&1 || status=$?
+  "$xpython" -c "$XLLAMACPP_SERVER" "$model" "$(free_port)" probe "$threads" >/dev/null 2>&1 || status=$?
   if [ "$status" -ne 0 ]; then
     echo "xllamacpp==$XLLAMACPP_VERSION failed its first generation on this CPU (exit status $status)" > "$xunusable"
     say "the prebuilt server failed its first generation here (exit status $status); delete $xunusable to try it again"
@@ -195,12 +202,12 @@ free_port() {
 serve() {
   local port="$1" parent="${2:-}"
   if [ "$(engine)" = xllamacpp ]; then
-    run_server "$port" "$parent" "$xpython" -c "$XLLAMACPP_SERVER" "$model" "$port" chat "${LLAMA_THREADS:-2}"
+    run_server "$port" "$parent" "$xpython" -c "$XLLAMACPP_SERVER" "$model" "$port" chat "$threads"
     return
   fi
   # --jinja: the chat template engine that a forced tool_choice needs. -np 4: tests run in parallel.
   run_server "$port" "$parent" "$server" --model "$model" --host 127.0.0.1 --port "$port" \
-    --jinja --ctx-size 8192 --parallel 4 --threads "${LLAMA_THREADS:-2}" --log-disable
+    --jinja --ctx-size 8192 --parallel 4 --threads "$threads" --log-disable
 }
 
 serve_embeddings() {
@@ -210,11 +217,11 @@ serve_embeddings() {
   # the physical batch, 512 tokens.
   local port="$1" parent="${2:-}"
   if [ "$(engine)" = xllamacpp ]; then
-    run_server "$port" "$parent" "$xpython" -c "$XLLAMACPP_SERVER" "$model" "$port" embeddings "${LLAMA_THREADS:-2}"
+    run_server "$port" "$parent" "$xpython" -c "$XLLAMACPP_SERVER" "$model" "$port" embeddings "$threads"
     return
   fi
   run_server "$port" "$parent" "$server" --model "$model" --host 127.0.0.1 --port "$port" \
-    --embeddings --pooling mean --ctx-size 2048 --parallel 1 --threads "${LLAMA_THREADS:-2}" --log-disable
+    --embeddings --pooling mean --ctx-size 2048 --parallel 1 --threads "$threads" --log-disable
 }
 
 # Runs the server command "$@" in the background, stopped with this script or with PARENT.
