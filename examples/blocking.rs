@@ -2,7 +2,7 @@
 //! private runtime, so a plain `fn main` extracts a calendar event (feature `blocking`).
 //!
 //! With `OPENAI_API_KEY` (or `OPENAI_BASE_URL` and `EXTRACT_MODEL`) set, it asks that provider;
-//! otherwise it starts the local model (llama.cpp + SmolLM2-135M, built and cached on first use).
+//! otherwise it starts the local model (llama.cpp + SmolLM2-135M, installed and cached on first use).
 //!
 //! ```sh
 //! cargo run --example blocking

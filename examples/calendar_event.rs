@@ -1,7 +1,8 @@
 //! The main job: extract a calendar event from a sentence.
 //!
 //! With `OPENAI_API_KEY` (or `OPENAI_BASE_URL` and `EXTRACT_MODEL`) set, it asks that provider;
-//! otherwise it starts the local model (llama.cpp + SmolLM2-135M, built and cached on first use).
+//! otherwise it starts the local model (llama.cpp's prebuilt server + SmolLM2-135M,
+//! installed and cached on first use: seconds, and it says what it is doing).
 //!
 //! ```sh
 //! cargo run --example calendar_event
@@ -27,12 +28,9 @@ async fn main() -> Result<(), extract::Error> {
         .nth(1)
         .unwrap_or_else(|| "Alice and Bob are going to a science fair on Friday.".to_owned());
     let client = Client::from_env_or_local().await?;
-    let extraction = client
-        .extract::<CalendarEvent>(text.as_str())
-        // Extraction wants the most likely reading, not variety; it also keeps a small local model
-        // from wandering into a list it never closes.
-        .temperature(0.0)
-        .await?;
+    // The local model's preset already asks for temperature 0 and bounds the reply's tokens
+    // (`extract::local::builder`); a request's own `.temperature(..)` or `.max_tokens(..)` would win.
+    let extraction = client.extract::<CalendarEvent>(text.as_str()).await?;
     let event = &extraction.value;
     println!("name:         {}", event.name);
     println!("date:         {}", event.date);

