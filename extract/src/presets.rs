@@ -123,6 +123,18 @@ impl Client {
             .dialect(Dialect::AiGateway(GatewayProvider::from_segment(provider)))
     }
 
+    /// Anthropic's Messages API with `api_key` (sent as `x-api-key`, marked sensitive), at
+    /// [`ANTHROPIC_BASE_URL`](crate::dialect::ANTHROPIC_BASE_URL); set the model
+    /// (`claude-3-5-haiku-latest`, `claude-sonnet-4-5`, ...) with `.model(..)`. Extractions use a
+    /// forced tool by default; `.mode(Mode::JsonSchema)` asks for Anthropic's JSON-schema output
+    /// format, which its newer models support.
+    pub fn anthropic(api_key: impl Into<String>) -> ClientBuilder {
+        Client::builder()
+            .base_url(crate::dialect::ANTHROPIC_BASE_URL)
+            .dialect(Dialect::Anthropic)
+            .api_key(api_key)
+    }
+
     /// Ollama's native API at `base_url` (`http://localhost:11434`): `POST /api/chat` with the
     /// schema in `format`. For Ollama's OpenAI-compatible `/v1` API, use
     /// `Client::builder().base_url("http://localhost:11434/v1")` instead.

@@ -2,6 +2,7 @@
 //! error envelope, default mode) lives in one module per provider. Adding a provider is adding one
 //! file and one line in [`Dialect`].
 
+mod anthropic;
 mod body;
 mod envelope;
 mod gateway;
@@ -15,6 +16,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 pub(crate) use crate::text::excerpt;
+pub use anthropic::{ANTHROPIC_BASE_URL, ANTHROPIC_DEFAULT_MAX_TOKENS, ANTHROPIC_VERSION};
 pub(crate) use body::{Body, Part};
 pub(crate) use envelope::{
     bad_delta, bad_shape, classify_status, header_text, ProviderError, Rejection,
@@ -56,6 +58,9 @@ pub enum Dialect {
     AiGateway(GatewayProvider),
     /// Ollama's native `/api/chat`: the schema in `format`, with every definition inlined.
     OllamaNative,
+    /// Anthropic's Messages API (`https://api.anthropic.com/v1/messages`): `x-api-key`, the system
+    /// prompt apart, `max_tokens` required, a forced tool by default (see `dialect/anthropic.rs`).
+    Anthropic,
 }
 
 /// Which protocol an AI Gateway forwards, from the provider segment of its URL.
@@ -96,6 +101,7 @@ impl Dialect {
         Dialect::AiGateway(GatewayProvider::Compat),
         Dialect::AiGateway(GatewayProvider::WorkersAi),
         Dialect::OllamaNative,
+        Dialect::Anthropic,
     ];
 
     /// The dialect a base URL most likely speaks.
@@ -108,6 +114,7 @@ impl Dialect {
         let path = path.trim_end_matches('/');
         match host {
             "api.openai.com" => Dialect::OpenAi,
+            "api.anthropic.com" => Dialect::Anthropic,
             "api.cloudflare.com" if path.contains("/ai/v1") => Dialect::WorkersAi,
             "api.cloudflare.com" if path.contains("/ai/") || path.ends_with("/ai") => {
                 Dialect::WorkersAiNative
@@ -130,6 +137,7 @@ impl Dialect {
             Dialect::WorkersAiNative => &workers_ai::NATIVE,
             Dialect::AiGateway(provider) => gateway::for_provider(provider),
             Dialect::OllamaNative => &ollama::OLLAMA,
+            Dialect::Anthropic => &anthropic::ANTHROPIC,
         }
     }
 

@@ -95,7 +95,7 @@ impl Call {
             };
             self.done = delta.done;
             if let Some(u) = delta.usage {
-                self.usage = Some(u);
+                self.usage = Some(self.usage.map_or(u, |seen| seen.latest(u)));
             }
             if delta.finish.is_some() {
                 self.finish = delta.finish;

@@ -47,6 +47,27 @@ impl AddAssign for Usage {
     }
 }
 
+impl Usage {
+    /// Two reports of one reply's usage as one: each count the larger, since a provider that
+    /// reports in several stream events (Anthropic) sends cumulative counts and may leave out those
+    /// an earlier event gave.
+    pub(crate) fn latest(self, later: Usage) -> Usage {
+        let max = |a: Option<u64>, b: Option<u64>| a.max(b);
+        let prompt = self.prompt_tokens.max(later.prompt_tokens);
+        let completion = self.completion_tokens.max(later.completion_tokens);
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: self
+                .total_tokens
+                .max(later.total_tokens)
+                .max(prompt.saturating_add(completion)),
+            cached_tokens: max(self.cached_tokens, later.cached_tokens),
+            reasoning_tokens: max(self.reasoning_tokens, later.reasoning_tokens),
+        }
+    }
+}
+
 impl std::ops::Add for Usage {
     type Output = Usage;
     fn add(mut self, rhs: Usage) -> Usage {
