@@ -391,3 +391,56 @@ fn the_url_picks_the_dialect_and_a_key_is_required() {
         "{missing:?}"
     );
 }
+
+#[tokio::test]
+async fn ai_gateways_anthropic_route_speaks_messages_with_the_gateways_headers() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/account/gateway/anthropic/v1/messages"))
+        .and(header("x-api-key", "sk-ant-test-key"))
+        .and(header("cf-aig-cache-ttl", "3600"))
+        .respond_with(
+            message(tool_use(event()), "tool_use").insert_header("cf-aig-cache-status", "MISS"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let base = format!("{}/v1/account/gateway/anthropic", server.uri());
+    assert_eq!(
+        Dialect::detect("https://gateway.ai.cloudflare.com/v1/account/gateway/anthropic"),
+        Dialect::AiGateway(extract::dialect::GatewayProvider::Anthropic)
+    );
+    let client = Client::builder()
+        .base_url(base)
+        .dialect(Dialect::AiGateway(
+            extract::dialect::GatewayProvider::Anthropic,
+        ))
+        .api_key("sk-ant-test-key")
+        .model("claude-3-5-haiku-latest")
+        .build()
+        .expect("valid configuration");
+    let extraction = client
+        .extract::<CalendarEvent>(TEXT)
+        .gateway_cache_ttl(Duration::from_secs(3600))
+        .await
+        .expect("an event");
+    assert_eq!(extraction.mode, Mode::Tools);
+    assert_eq!(extraction.cache_status.as_deref(), Some("MISS"));
+}
+
+#[tokio::test]
+async fn a_base_without_the_version_gets_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(message(tool_use(event()), "tool_use"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = Client::anthropic("sk-ant-test-key")
+        .base_url(server.uri())
+        .model("claude-3-5-haiku-latest")
+        .build()
+        .expect("valid configuration");
+    assert!(client.extract::<CalendarEvent>(TEXT).await.is_ok());
+}

@@ -59,8 +59,11 @@ impl DialectImpl for Anthropic {
         Some("Anthropic")
     }
 
+    /// `{base}/messages` for a base that ends in `/v1` (`https://api.anthropic.com/v1`), and
+    /// `{base}/v1/messages` for one that does not: Anthropic's SDKs take the base without the
+    /// version, as AI Gateway's `.../anthropic` route documents it.
     fn chat_url(&self, base_url: &str, _model: &str) -> String {
-        format!("{}/messages", base_url.trim_end_matches('/'))
+        format!("{}/messages", versioned(base_url))
     }
 
     fn auth_headers(&self, key: &str, headers: &mut HeaderMap) -> Result<(), Error> {
@@ -365,6 +368,16 @@ fn messages(turns: &[Turn]) -> (Vec<Part<'_>>, Vec<Part<'_>>) {
         }
     }
     (system, out)
+}
+
+/// The base URL with the API version at its end.
+fn versioned(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    if base.ends_with("/v1") {
+        base.to_owned()
+    } else {
+        format!("{base}/v1")
+    }
 }
 
 /// `stop_reason` as our finish reasons.

@@ -1,6 +1,7 @@
 //! Cloudflare AI Gateway: `https://gateway.ai.cloudflare.com/v1/{account}/{gateway}/{provider}`. The
 //! gateway forwards the provider's own protocol (OpenAI's for `openai`, OpenAI-compatible for the
-//! unified `compat` endpoint, the Workers AI run API for `workers-ai`), so this dialect wraps the
+//! unified `compat` endpoint, the Workers AI run API for `workers-ai`, Anthropic's Messages API for
+//! `anthropic`), so this dialect wraps the
 //! provider's and adds what the gateway itself understands: the per-request caching headers
 //! (`cf-aig-cache-ttl`, `cf-aig-skip-cache`, `cf-aig-cache-key`), its verdict `cf-aig-cache-status`
 //! on the reply, and its error envelope (`{"success": false, "error": [{"code": 2009, ...}]}`).
@@ -30,7 +31,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use super::{
-    header_text, openai, workers_ai, Body, ChatRequest, DialectImpl, EmbeddingBatch,
+    anthropic, header_text, openai, workers_ai, Body, ChatRequest, DialectImpl, EmbeddingBatch,
     GatewayProvider, ModelPage, ProviderError, Rejection,
 };
 use crate::error::Error;
@@ -57,12 +58,17 @@ static WORKERS_AI: Gateway = Gateway {
     name: "ai-gateway/workers-ai",
     provider: &workers_ai::NATIVE,
 };
+static ANTHROPIC: Gateway = Gateway {
+    name: "ai-gateway/anthropic",
+    provider: &anthropic::ANTHROPIC,
+};
 
 pub(crate) fn for_provider(provider: GatewayProvider) -> &'static Gateway {
     match provider {
         GatewayProvider::OpenAi => &OPENAI,
         GatewayProvider::Compat => &COMPAT,
         GatewayProvider::WorkersAi => &WORKERS_AI,
+        GatewayProvider::Anthropic => &ANTHROPIC,
     }
 }
 

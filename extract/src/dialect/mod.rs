@@ -75,12 +75,20 @@ pub enum GatewayProvider {
     Compat,
     /// `.../workers-ai`: the Workers AI native run API, the model in the path.
     WorkersAi,
+    /// `.../anthropic`: Anthropic's Messages API (`.../anthropic/v1/messages`), with the
+    /// Anthropic key.
+    Anthropic,
 }
 
 impl GatewayProvider {
-    /// The protocol behind a provider segment (`openai`, `compat`, `workers-ai`, `workers-ai/v1`):
-    /// its last part decides, and anything unknown is taken to be OpenAI-compatible.
+    /// The protocol behind a provider segment (`openai`, `compat`, `workers-ai`, `workers-ai/v1`,
+    /// `anthropic`, `anthropic/v1`): `anthropic` anywhere in it, else its last part decides, and
+    /// anything unknown is taken to be OpenAI-compatible.
     pub fn from_segment(segment: &str) -> GatewayProvider {
+        let mut parts = segment.trim_matches('/').split('/');
+        if parts.any(|part| part == "anthropic") {
+            return GatewayProvider::Anthropic;
+        }
         match segment.trim_matches('/').rsplit('/').next().unwrap_or("") {
             "openai" => GatewayProvider::OpenAi,
             "workers-ai" => GatewayProvider::WorkersAi,
@@ -100,6 +108,7 @@ impl Dialect {
         Dialect::AiGateway(GatewayProvider::OpenAi),
         Dialect::AiGateway(GatewayProvider::Compat),
         Dialect::AiGateway(GatewayProvider::WorkersAi),
+        Dialect::AiGateway(GatewayProvider::Anthropic),
         Dialect::OllamaNative,
         Dialect::Anthropic,
     ];
