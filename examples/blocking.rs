@@ -1,7 +1,7 @@
 //! The main job without an async runtime: `extract::blocking::Client` drives the async client on a
 //! private runtime, so a plain `fn main` extracts a calendar event (feature `blocking`).
 //!
-//! With `OPENAI_API_KEY` (or `OPENAI_BASE_URL` and `EXTRACT_MODEL`) set, it asks that provider;
+//! With `OPENAI_API_KEY` (or `OPENAI_BASE_URL` and `EXTRACT_MODEL`), or `ANTHROPIC_API_KEY`, set, it asks that provider;
 //! otherwise it starts the local model (llama.cpp + SmolLM2-135M, installed and cached on first use).
 //!
 //! ```sh

@@ -1,6 +1,6 @@
 //! The main job: extract a calendar event from a sentence.
 //!
-//! With `OPENAI_API_KEY` (or `OPENAI_BASE_URL` and `EXTRACT_MODEL`) set, it asks that provider;
+//! With `OPENAI_API_KEY` (or `OPENAI_BASE_URL` and `EXTRACT_MODEL`), or `ANTHROPIC_API_KEY`, set, it asks that provider;
 //! otherwise it starts the local model (llama.cpp's prebuilt server + SmolLM2-135M,
 //! installed and cached on first use: seconds, and it says what it is doing).
 //!

@@ -444,3 +444,36 @@ async fn a_base_without_the_version_gets_it() {
         .expect("valid configuration");
     assert!(client.extract::<CalendarEvent>(TEXT).await.is_ok());
 }
+
+#[test]
+fn from_env_picks_anthropic_when_only_its_key_is_set() {
+    // This binary's only test that reads the environment.
+    for var in [
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "EXTRACT_MODEL",
+        "OPENAI_MODEL",
+        "ANTHROPIC_MODEL",
+    ] {
+        std::env::remove_var(var);
+    }
+    std::env::set_var("ANTHROPIC_API_KEY", "sk-ant-from-env");
+    let client = Client::from_env().expect("a client");
+    assert_eq!(client.dialect(), Dialect::Anthropic);
+    assert_eq!(client.model(), extract::dialect::ANTHROPIC_DEFAULT_MODEL);
+    assert_eq!(client.base_url(), extract::dialect::ANTHROPIC_BASE_URL);
+    std::env::set_var("ANTHROPIC_MODEL", "claude-sonnet-4-5");
+    assert_eq!(
+        Client::from_env().expect("a client").model(),
+        "claude-sonnet-4-5"
+    );
+    // An OpenAI key wins, as before.
+    std::env::set_var("OPENAI_API_KEY", "sk-openai");
+    assert_eq!(
+        Client::from_env().expect("a client").dialect(),
+        Dialect::OpenAi
+    );
+    for var in ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_MODEL"] {
+        std::env::remove_var(var);
+    }
+}

@@ -231,11 +231,17 @@ impl Drop for LocalModel {
 
 impl Client {
     /// The configured provider ([`Client::from_env`]) when the environment names one (`OPENAI_API_KEY`,
-    /// `OPENAI_BASE_URL` or `EXTRACT_MODEL`), and otherwise the local model, started on demand.
+    /// `OPENAI_BASE_URL`, `ANTHROPIC_API_KEY` or `EXTRACT_MODEL`), and otherwise the local model,
+    /// started on demand.
     pub async fn from_env_or_local() -> Result<Client, Error> {
-        let configured = ["OPENAI_API_KEY", "OPENAI_BASE_URL", "EXTRACT_MODEL"]
-            .iter()
-            .any(|v| std::env::var(v).is_ok_and(|v| !v.trim().is_empty()));
+        let configured = [
+            "OPENAI_API_KEY",
+            "OPENAI_BASE_URL",
+            "ANTHROPIC_API_KEY",
+            "EXTRACT_MODEL",
+        ]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|v| !v.trim().is_empty()));
         if configured {
             return Client::from_env();
         }

@@ -21,10 +21,21 @@ impl Client {
     /// | `OPENAI_BASE_URL` | an OpenAI-compatible base URL | `https://api.openai.com/v1` |
     /// | `EXTRACT_MODEL` (or `OPENAI_MODEL`) | the model | `gpt-4o-mini` for OpenAI, required elsewhere |
     /// | `EXTRACT_EMBEDDING_MODEL` | the model [`embed`](Client::embed) uses | see [`embedding_model`](Client::embedding_model) |
+    /// | `ANTHROPIC_API_KEY` | Anthropic's key, used when neither `OPENAI_API_KEY` nor `OPENAI_BASE_URL` is set | — |
+    /// | `ANTHROPIC_MODEL` (or `EXTRACT_MODEL`) | the Claude model | `claude-haiku-4-5` |
     pub fn from_env() -> Result<Client, Error> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let base_url = var("OPENAI_BASE_URL");
         let key = var("OPENAI_API_KEY");
+        // Anthropic when its key is set and nothing names an OpenAI-shaped provider.
+        if let (None, None, Some(anthropic)) = (&base_url, &key, var("ANTHROPIC_API_KEY")) {
+            let model = var("EXTRACT_MODEL").or_else(|| var("ANTHROPIC_MODEL"));
+            let mut builder = Client::anthropic(anthropic);
+            if let Some(model) = model {
+                builder = builder.model(model);
+            }
+            return builder.build();
+        }
         let model = var("EXTRACT_MODEL").or_else(|| var("OPENAI_MODEL"));
         let mut builder = Client::builder();
         if let Some(url) = &base_url {

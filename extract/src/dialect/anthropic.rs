@@ -35,6 +35,8 @@ use crate::vocab::{Delta, FinishReason, Mode, ModelInfo, ModelQuery, Reply, Turn
 
 /// Anthropic's API, the default base URL of `Client::anthropic`.
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com/v1";
+/// The model a client for Anthropic uses when none is set.
+pub const ANTHROPIC_DEFAULT_MODEL: &str = "claude-haiku-4-5";
 /// The API version this dialect speaks (`anthropic-version`).
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// The `max_tokens` sent when neither the request nor the client sets one: Anthropic requires the
@@ -57,6 +59,12 @@ impl DialectImpl for Anthropic {
 
     fn needs_key(&self) -> Option<&'static str> {
         Some("Anthropic")
+    }
+
+    /// Claude Haiku 4.5's alias: the fast, inexpensive current model, as `gpt-4o-mini` is OpenAI's
+    /// default here. (An alias moves to the model's newer snapshots; pin one with `.model(..)`.)
+    fn default_model(&self) -> Option<&'static str> {
+        Some(ANTHROPIC_DEFAULT_MODEL)
     }
 
     /// `{base}/messages` for a base that ends in `/v1` (`https://api.anthropic.com/v1`), and

@@ -16,7 +16,9 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 pub(crate) use crate::text::excerpt;
-pub use anthropic::{ANTHROPIC_BASE_URL, ANTHROPIC_DEFAULT_MAX_TOKENS, ANTHROPIC_VERSION};
+pub use anthropic::{
+    ANTHROPIC_BASE_URL, ANTHROPIC_DEFAULT_MAX_TOKENS, ANTHROPIC_DEFAULT_MODEL, ANTHROPIC_VERSION,
+};
 pub(crate) use body::{Body, Part};
 pub(crate) use envelope::{
     bad_delta, bad_shape, classify_status, header_text, ProviderError, Rejection,
