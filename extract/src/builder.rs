@@ -46,6 +46,8 @@ pub struct ClientBuilder {
     embedding_model: Option<String>,
     embeddings_base_url: Option<String>,
     input_limit: InputLimit,
+    fallback: Option<Client>,
+    fallback_on_invalid: bool,
     /// What the client keeps alive while any clone of it lives (the embedded local model's server).
     companion: Option<Arc<dyn Companion>>,
     #[cfg(feature = "cache")]
@@ -81,6 +83,8 @@ impl Default for ClientBuilder {
             embedding_model: None,
             embeddings_base_url: None,
             input_limit: InputLimit::default(),
+            fallback: None,
+            fallback_on_invalid: false,
             companion: None,
             #[cfg(feature = "cache")]
             cache: None,
@@ -320,6 +324,28 @@ impl ClientBuilder {
         )
     }
 
+    // Fallback between providers.
+    /// The client an extraction goes to when this one fails in a way another provider may not: a
+    /// rate limit, overload or another 5xx, a timeout or a connection error, a schema or mode the
+    /// provider rejects, a reply that is not its protocol (after this client's own resends and
+    /// reasks). `next` may be any dialect, and may have a fallback of its own: a chain. The
+    /// extraction starts over there with the same input, options and checks, but with `next`'s own
+    /// model (a request's `.model(..)` names the first client's). [`Extraction::dialect`] and
+    /// `model` say who answered, `usage` sums every client's; when all fail, [`Error::Fallback`]
+    /// keeps each one's error. Streams do not fall back yet: they use this client alone.
+    ///
+    /// [`Extraction::dialect`]: crate::Extraction::dialect
+    pub fn fallback(mut self, next: Client) -> Self {
+        self.fallback = Some(next);
+        self
+    }
+    /// Also fall back when an extraction's reasks run out ([`Error::Invalid`]): another model may
+    /// get right what this one could not (default: off).
+    pub fn fallback_on_invalid(mut self, yes: bool) -> Self {
+        self.fallback_on_invalid = yes;
+        self
+    }
+
     // The response cache.
     /// Answers identical requests from `cache` instead of the provider. See
     /// [`ResponseCache`](crate::cache::ResponseCache) for what is cached; clones of one cache may be
@@ -419,6 +445,8 @@ impl ClientBuilder {
                     .map(|u| u.trim().trim_end_matches('/').to_owned())
                     .filter(|u| !u.is_empty()),
                 input_limit: self.input_limit,
+                fallback: self.fallback,
+                fallback_on_invalid: self.fallback_on_invalid,
                 companion: self.companion,
                 #[cfg(feature = "cache")]
                 cache: self.cache,

@@ -66,6 +66,11 @@ pub(crate) struct Inner {
     /// Where embeddings are asked for, when not at `base_url`.
     pub(crate) embeddings_base_url: Option<String>,
     pub(crate) input_limit: InputLimit,
+    /// The client a request goes to when this one fails in a way another provider may not
+    /// ([`ClientBuilder::fallback`](crate::ClientBuilder::fallback)).
+    pub(crate) fallback: Option<Client>,
+    /// Whether an extraction whose reasks ran out also goes to the fallback.
+    pub(crate) fallback_on_invalid: bool,
     /// Keeps a local model server alive as long as a client uses it.
     pub(crate) companion: Option<Arc<dyn Companion>>,
     #[cfg(feature = "cache")]
@@ -158,6 +163,25 @@ impl Client {
             tracing::info!(forgotten, "mode fallbacks forgotten");
         }
         forgotten
+    }
+
+    /// The client that takes over after `error`, if this one has a fallback and the error is one
+    /// another provider may not share: rate limits, overload and other 5xx, timeouts and
+    /// connection errors, a schema or mode the provider rejects, a reply that is not its protocol,
+    /// and, when asked for, reasks run out.
+    pub(crate) fn fallback_after(&self, error: &Error) -> Option<&Client> {
+        let next = self.inner.fallback.as_ref()?;
+        let moves = match error.last() {
+            Error::RateLimited { .. }
+            | Error::Timeout { .. }
+            | Error::Transport { .. }
+            | Error::SchemaRejected { .. }
+            | Error::UnexpectedResponse { .. } => true,
+            Error::Api { status, .. } => matches!(status, 408 | 409 | 429) || *status >= 500,
+            Error::Invalid { .. } => self.inner.fallback_on_invalid,
+            _ => false,
+        };
+        moves.then_some(next)
     }
 
     /// The temperature and `max_tokens` requests start from.

@@ -217,6 +217,16 @@ pub enum Error {
         last: Box<Error>,
     },
 
+    /// Every client of a fallback chain ([`ClientBuilder::fallback`](crate::ClientBuilder::fallback))
+    /// failed: each one's error, in order, and what they spent together.
+    #[error("every provider failed: {}", failures.iter().map(|f| format!("{} ({}): {}", f.provider, f.model, f.error)).collect::<Vec<_>>().join("; "))]
+    Fallback {
+        /// Each client's failure, the first client's first.
+        failures: Vec<Failure>,
+        /// Tokens spent over every client.
+        usage: Usage,
+    },
+
     /// The next request was not sent: the tokens spent so far, plus the next prompt's estimated
     /// tokens, plus `max_tokens` (when set), would pass the extraction's
     /// [`token_budget`](crate::ClientBuilder::token_budget). An estimate is the client's
@@ -234,6 +244,18 @@ pub enum Error {
         /// Model calls made before.
         attempts: u32,
     },
+}
+
+/// One client's failure in a fallback chain ([`Error::Fallback`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Failure {
+    /// The provider's dialect, by name (`anthropic`, `openai`, ...).
+    pub provider: &'static str,
+    /// The model asked.
+    pub model: String,
+    /// What the extraction ended in there.
+    pub error: Error,
 }
 
 /// Why a reply ended before its value was complete.
@@ -292,6 +314,7 @@ impl Error {
             | Error::Refusal { usage, .. }
             | Error::AfterAttempts { usage, .. }
             | Error::RequestLimit { usage, .. }
+            | Error::Fallback { usage, .. }
             | Error::OverBudget { usage, .. } => Some(usage),
             _ => None,
         }
@@ -304,6 +327,10 @@ impl Error {
         match self {
             Error::AfterAttempts { error, .. } => error.last(),
             Error::RequestLimit { last, .. } => last.last(),
+            Error::Fallback { failures, .. } => match failures.last() {
+                Some(failure) => failure.error.last(),
+                None => self,
+            },
             other => other,
         }
     }

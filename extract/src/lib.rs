@@ -103,7 +103,7 @@ pub use complete::{CompleteRequest, Completion};
 pub use dialect::Dialect;
 pub use dialect::{OPENAI_BASE_URL, OPENAI_DEFAULT_MODEL};
 pub use embed::{cosine_similarity, EmbedRequest, Embeddings, Neighbor};
-pub use error::{Cut, Error, StopReason, Violation};
+pub use error::{Cut, Error, Failure, StopReason, Violation};
 /// Derives [`Extract`](trait@Extract) for a struct with named fields or an enum.
 ///
 /// The type must also derive (or implement) `serde::Deserialize` and `schemars::JsonSchema`: their

@@ -9,11 +9,11 @@ use std::pin::Pin;
 use tracing::Instrument;
 
 use crate::client::Client;
-use crate::error::Error;
+use crate::error::{Error, Failure};
 use crate::ledger::Ledger;
 use crate::options::{chat_options, extraction_options, Options};
 use crate::run::{Extraction, Run};
-use crate::vocab::Input;
+use crate::vocab::{Input, Usage};
 use crate::{judge, schema, Extract};
 
 impl Client {
@@ -53,11 +53,77 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
 
     /// Runs the extraction.
     pub async fn send(self) -> Result<Extraction<T>, Error> {
-        let (run, input) = self.into_run();
-        let span = run.span::<T>();
         // Every error made of a server's or the model's words is scrubbed of the client's secrets
         // where it is made: in the transport, where an envelope is read, where a reply is judged.
-        run.go::<T>(&input).instrument(span).await
+        if self.client.inner.fallback.is_none() {
+            let (run, input) = self.into_run();
+            let span = run.span::<T>();
+            return run.go::<T>(&input).instrument(span).await;
+        }
+        self.send_with_fallback().await
+    }
+
+    /// The extraction on this client, then on each fallback the error allows, in order.
+    async fn send_with_fallback(self) -> Result<Extraction<T>, Error> {
+        let mut failures = Vec::new();
+        let mut spent = Usage::default();
+        let mut request = self;
+        loop {
+            let next = ExtractRequest {
+                client: request.client,
+                input: request.input.clone(),
+                options: request.options.clone(),
+                checks: request.checks.clone(),
+                _type: PhantomData,
+            };
+            let client = request.client;
+            let (run, input) = request.into_run();
+            let model = run.model.to_string();
+            let span = run.span::<T>();
+            let error = match run.go::<T>(&input).instrument(span).await {
+                Ok(mut done) => {
+                    done.usage = spent + done.usage;
+                    return Ok(done);
+                }
+                Err(error) => error,
+            };
+            let Some(fallback) = client.fallback_after(&error) else {
+                return Err(if failures.is_empty() {
+                    error
+                } else {
+                    spent += error.usage().copied().unwrap_or_default();
+                    failures.push(Failure {
+                        provider: client.dialect().name(),
+                        model,
+                        error,
+                    });
+                    Error::Fallback {
+                        failures,
+                        usage: spent,
+                    }
+                });
+            };
+            tracing::info!(
+                from = client.dialect().name(),
+                to = fallback.dialect().name(),
+                error = %error,
+                "falling back to the next provider"
+            );
+            spent += error.usage().copied().unwrap_or_default();
+            failures.push(Failure {
+                provider: client.dialect().name(),
+                model,
+                error,
+            });
+            // The request's own model names the first client's; the next uses its own.
+            let mut options = next.options;
+            options.model = None;
+            request = ExtractRequest {
+                client: fallback,
+                options,
+                ..next
+            };
+        }
     }
 
     pub(crate) fn into_run(self) -> (Run<'c>, Input) {

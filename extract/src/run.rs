@@ -36,6 +36,9 @@ pub struct Extraction<T> {
     pub mode: Mode,
     /// A caching gateway's verdict on the last request (`HIT`, `MISS`), when one answered.
     pub cache_status: Option<String>,
+    /// The provider that answered: the client's dialect, or, after a fallback
+    /// ([`ClientBuilder::fallback`](crate::ClientBuilder::fallback)), the one that took over.
+    pub dialect: crate::Dialect,
 }
 
 impl<T> Extraction<T> {
@@ -376,6 +379,7 @@ impl Run<'_> {
                     raw,
                     mode: self.mode,
                     cache_status: reply.cache_status,
+                    dialect: self.client.dialect(),
                 });
             }
             Err(errors) => errors,

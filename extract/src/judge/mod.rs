@@ -179,8 +179,9 @@ fn message(err: &jsonschema::ValidationError<'_>, doc: &Doc<'_>) -> String {
 
 /// A request's own check (`ExtractRequest::validate_with`), its error text meant for the model. It
 /// takes the value as `Any` so that the run holding it need not be generic; it was made for the
-/// request's type and checks only that.
-pub(crate) type Check<'a> = Box<dyn Fn(&dyn Any) -> Result<(), String> + Send + Sync + 'a>;
+/// request's type and checks only that. Shared, so that a fallback client runs the same checks.
+pub(crate) type Check<'a> =
+    std::sync::Arc<dyn Fn(&dyn Any) -> Result<(), String> + Send + Sync + 'a>;
 
 /// A typed check, erased into a [`Check`] (the run is not generic); the judge hands it the `T` back.
 pub(crate) fn check_of<'a, T, F, E>(check: F) -> Check<'a>
@@ -189,7 +190,7 @@ where
     F: Fn(&T) -> Result<(), E> + Send + Sync + 'a,
     E: fmt::Display,
 {
-    Box::new(move |value: &dyn Any| match value.downcast_ref::<T>() {
+    std::sync::Arc::new(move |value: &dyn Any| match value.downcast_ref::<T>() {
         Some(value) => check(value).map_err(|e| e.to_string()),
         None => Ok(()),
     })
