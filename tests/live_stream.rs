@@ -64,27 +64,41 @@ async fn streamed_calendar_extraction_ends_with_the_plain_extractions_type() {
 #[tokio::test]
 async fn element_stream_of_a_list() {
     let client = live!();
-    let mut events = client
-        .extract::<Vec<CalendarEvent>>(
-            "Monday: lunch with Ann. Tuesday: gym with Bo. Friday: a film with Cy.",
-        )
-        .temperature(0.0)
-        // A 135M model may not stop a list by itself; the cap turns that into a cut.
-        .max_tokens(250)
-        .elements();
-    let mut got = Vec::new();
-    let mut ended = None;
-    while let Some(item) = events.next().await {
-        match item {
-            Ok(event) => got.push(event),
-            Err(err) => ended = Some(err),
+    // Each run must end in elements or a typed cut, nothing else. The 135M model sometimes runs
+    // away inside the first element (its four server slots batch differently from run to run, so
+    // temperature 0 is not the same reply every time): up to three runs, and one must yield.
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let mut events = client
+            .extract::<Vec<CalendarEvent>>(
+                "Monday: lunch with Ann. Tuesday: gym with Bo. Friday: a film with Cy.",
+            )
+            // What the list is, said plainly: the test is of the stream, not of the default wording.
+            .instructions(
+                "List each event of the text: what it is, the day, and who goes (names as written).",
+            )
+            .temperature(0.0)
+            // A 135M model may not stop a list by itself; the cap turns that into a cut.
+            .max_tokens(250)
+            .elements();
+        let mut got = Vec::new();
+        let mut ended = None;
+        while let Some(item) = events.next().await {
+            match item {
+                Ok(event) => got.push(event),
+                Err(err) => ended = Some(err),
+            }
         }
+        match &ended {
+            None | Some(Error::Truncated { .. }) => {}
+            Some(other) => panic!("{other:?} after {got:?}"),
+        }
+        if !got.is_empty() {
+            return;
+        }
+        runs.push(ended);
     }
-    assert!(!got.is_empty(), "no element arrived; ended with {ended:?}");
-    match ended {
-        None | Some(Error::Truncated { .. }) => {}
-        Some(other) => panic!("{other:?} after {got:?}"),
-    }
+    panic!("no element arrived in three runs; they ended with {runs:?}");
 }
 
 #[tokio::test]
