@@ -87,34 +87,31 @@ impl<'c, T: Extract> ExtractRequest<'c, T> {
                 }
                 Err(error) => error,
             };
-            let Some(fallback) = client.fallback_after(&error) else {
-                return Err(if failures.is_empty() {
-                    error
-                } else {
-                    spent += error.usage().copied().unwrap_or_default();
-                    failures.push(Failure {
-                        provider: client.dialect().name(),
-                        model,
-                        error,
-                    });
-                    Error::Fallback {
-                        failures,
-                        usage: spent,
-                    }
-                });
-            };
-            tracing::info!(
-                from = client.dialect().name(),
-                to = fallback.dialect().name(),
-                error = %error,
-                "falling back to the next provider"
-            );
+            let fallback = client.fallback_after(&error);
+            if fallback.is_none() && failures.is_empty() {
+                return Err(error);
+            }
             spent += error.usage().copied().unwrap_or_default();
+            let provider = client.dialect().name();
+            if let Some(next) = fallback {
+                tracing::info!(
+                    from = provider,
+                    to = next.dialect().name(),
+                    error = %error,
+                    "falling back to the next provider"
+                );
+            }
             failures.push(Failure {
-                provider: client.dialect().name(),
+                provider,
                 model,
                 error,
             });
+            let Some(fallback) = fallback else {
+                return Err(Error::Fallback {
+                    failures,
+                    usage: spent,
+                });
+            };
             // The request's own model names the first client's; the next uses its own.
             let mut options = next.options;
             options.model = None;
